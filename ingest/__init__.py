@@ -1,0 +1,1 @@
+"""ingest: the offline half — files -> chunks with provenance -> embeddings -> a store."""

@@ -1,0 +1,290 @@
+"""FAISS store: our LangChain VectorStore — vectors in a FAISS index with int64 ids, rows in SQLite.
+
+The catalog (SQLite) holds texts, metadata and the vectors themselves; the FAISS file is a derived
+index saved atomically as `index.<revision>.faiss`. If it lags the catalog (a crash between
+the two), `refresh()` reconciles it from the stored vectors: no re-embedding, no pickle.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+from typing import Any
+
+import faiss
+import numpy as np
+from langchain_core.documents import Document
+from langchain_core.embeddings import Embeddings
+from langchain_core.vectorstores import VectorStore
+
+from ingest.atomic import fsync_dir
+from ingest.catalog import Catalog, NewChunk, StoredChunk
+from ingest.embed import embed_texts, normalise
+from rag_app.settings import Settings
+
+HNSW_M = 32
+HNSW_EF_CONSTRUCTION = 80
+HNSW_EF_SEARCH = 96
+
+
+def build_faiss_index(dim: int, n: int, settings: Settings | None = None) -> faiss.Index:
+    """The (empty) index for `n` vectors: exact inner product, or HNSW above ann_threshold.
+
+    Vectors are L2-normalised, so inner product is cosine similarity. The single place to tune.
+    """
+    threshold = settings.ann_threshold if settings is not None else 200_000
+    if n > threshold:
+        inner = faiss.IndexHNSWFlat(dim, HNSW_M, faiss.METRIC_INNER_PRODUCT)
+        inner.hnsw.efConstruction = HNSW_EF_CONSTRUCTION
+        inner.hnsw.efSearch = HNSW_EF_SEARCH
+        return faiss.IndexIDMap2(inner)
+    return faiss.IndexIDMap2(faiss.IndexFlatIP(dim))
+
+
+def is_hnsw(index: faiss.Index) -> bool:
+    return isinstance(faiss.downcast_index(index.index), faiss.IndexHNSW)
+
+
+def _as_ids(ids: Iterable[int]) -> np.ndarray:
+    return np.fromiter((int(i) for i in ids), dtype=np.int64)
+
+
+class FaissStore(VectorStore):
+    """A persistent (or, with path=None, in-memory) FAISS + SQLite vector store."""
+
+    def __init__(
+        self,
+        embedding: Embeddings,
+        path: Path | None = None,
+        catalog: Catalog | None = None,
+        settings: Settings | None = None,
+    ) -> None:
+        self._embedding = embedding
+        self.dir = path
+        self.settings = settings
+        if path is not None:
+            path.mkdir(parents=True, exist_ok=True)
+        self.catalog = catalog or Catalog(path / "catalog.sqlite" if path else None)
+        self.index: faiss.Index | None = None
+        self.synced = 0  # catalog revision the in-memory index reflects
+        self._load()
+        self.refresh()
+
+    @property
+    def embeddings(self) -> Embeddings:
+        return self._embedding
+
+    # --- persistence --------------------------------------------------------------------------
+    def _index_files(self) -> list[tuple[int, Path]]:
+        if self.dir is None:
+            return []
+        found = []
+        for p in self.dir.glob("index.*.faiss"):
+            rev = p.name.split(".")[1]
+            if rev.isdigit():
+                found.append((int(rev), p))
+        return sorted(found)
+
+    def _load(self) -> None:
+        files = self._index_files()
+        if files:
+            rev, path = files[-1]
+            self.index = faiss.read_index(str(path))
+            if is_hnsw(self.index):
+                faiss.downcast_index(self.index.index).hnsw.efSearch = HNSW_EF_SEARCH
+            self.synced = rev
+
+    def persist(self) -> None:
+        """Write the index atomically (temp + fsync + rename) tagged with its catalog revision."""
+        if self.dir is None or self.index is None:
+            return
+        final = self.dir / f"index.{self.synced}.faiss"
+        tmp = self.dir / f".index.{self.synced}.{os.getpid()}.tmp"
+        faiss.write_index(self.index, str(tmp))
+        with open(tmp, "rb+") as fh:
+            os.fsync(fh.fileno())
+        os.replace(tmp, final)
+        fsync_dir(self.dir)
+        for rev, old in self._index_files():
+            if rev != self.synced:
+                old.unlink(missing_ok=True)
+
+    # --- keeping the index in step with the catalog -------------------------------------------
+    def refresh(self) -> None:
+        """Reconcile the in-memory index with the catalog if another write moved it on."""
+        revision = self.catalog.revision()
+        if revision == self.synced and self.index is not None:
+            return
+        in_catalog = self.catalog.all_ids()
+        in_index = (
+            faiss.vector_to_array(self.index.id_map).astype(np.int64)
+            if self.index is not None
+            else np.zeros(0, np.int64)
+        )
+        stale = np.setdiff1d(in_index, in_catalog)
+        missing = np.setdiff1d(in_catalog, in_index)
+        if self.index is not None and len(stale) and is_hnsw(self.index):
+            self.index = None  # HNSW cannot remove ids: rebuild from stored vectors
+            missing = in_catalog
+        elif self.index is not None and len(stale):
+            self.index.remove_ids(stale)
+        self._add_stored(missing)
+        self.synced = revision
+
+    def _add_stored(self, ids: np.ndarray) -> None:
+        for start in range(0, len(ids), 10_000):
+            vectors, rows = self.catalog.vectors(ids[start : start + 10_000].tolist())
+            if rows:
+                self._index_add(vectors, _as_ids(r.id for r in rows))
+
+    def _index_add(self, vectors: np.ndarray, ids: np.ndarray) -> None:
+        if self.index is None:
+            self.index = build_faiss_index(vectors.shape[1], len(ids), self.settings)
+        self.index.add_with_ids(normalise(vectors), ids)
+
+    def _maybe_upgrade(self) -> None:
+        """Switch to HNSW once the KB grows past ann_threshold (rebuilt from stored vectors)."""
+        if self.index is None or is_hnsw(self.index):
+            return
+        wanted = build_faiss_index(self.index.d, self.index.ntotal, self.settings)
+        if is_hnsw(wanted):
+            self.index = None
+            self._add_stored(self.catalog.all_ids())
+
+    def apply(
+        self,
+        removed: Sequence[tuple[int, str]],
+        added: Sequence[tuple[int, NewChunk]],
+        revisions: tuple[int, int],
+    ) -> None:
+        """Mirror one committed catalog transaction (revisions = before, after) in the index."""
+        if self.synced != revisions[0]:
+            self.refresh()  # someone else wrote in between: reconcile covers this write too
+            return
+        if removed and self.index is not None and is_hnsw(self.index):
+            self.index = None  # HNSW cannot remove ids: rebuild from the stored vectors
+            self._add_stored(self.catalog.all_ids())
+        else:
+            if removed and self.index is not None:
+                self.index.remove_ids(_as_ids(i for i, _ in removed))
+            if added:
+                vectors = np.vstack([c.vector for _, c in added])
+                self._index_add(vectors, _as_ids(i for i, _ in added))
+        self.synced = revisions[1]
+        self._maybe_upgrade()
+
+    def search_vector(
+        self, vector: np.ndarray, k: int, source: str | None = None
+    ) -> list[tuple[StoredChunk, float]]:
+        """Top-k rows by cosine similarity (higher is better), optionally within one source."""
+        self.refresh()
+        if self.index is None or self.index.ntotal == 0 or k <= 0:
+            return []
+        params = None
+        if source is not None:
+            allowed = _as_ids(self.catalog.source_ids(source))
+            if not len(allowed):
+                return []
+            sel = faiss.IDSelectorBatch(allowed)
+            hnsw = is_hnsw(self.index)
+            params = (
+                faiss.SearchParametersHNSW(sel=sel, efSearch=max(HNSW_EF_SEARCH, k))
+                if hnsw
+                else faiss.SearchParameters(sel=sel)
+            )
+        query = normalise(np.asarray(vector, dtype=np.float32).reshape(1, -1))
+        scores, ids = self.index.search(query, min(k, self.index.ntotal), params=params)
+        found = [(int(i), float(s)) for i, s in zip(ids[0], scores[0], strict=True) if i >= 0]
+        rows = self.catalog.by_ids([i for i, _ in found])
+        return [(rows[i], s) for i, s in found if i in rows]
+
+    # --- LangChain VectorStore interface ------------------------------------------------------
+    def add_texts(
+        self,
+        texts: Iterable[str],
+        metadatas: list[dict] | None = None,
+        *,
+        ids: list[str] | None = None,
+        **kwargs: Any,
+    ) -> list[str]:
+        texts = list(texts)
+        metas = metadatas or [{} for _ in texts]
+        chunk_ids = [i or uuid.uuid4().hex for i in (ids or [None] * len(texts))]
+        vectors = embed_texts(self._embedding, texts)
+        rows = [
+            NewChunk(cid, _meta_str(m, "source"), _meta_int(m, "position"), t, dict(m), v)
+            for cid, t, m, v in zip(chunk_ids, texts, metas, vectors, strict=True)
+        ]
+        with self.catalog.transaction():
+            removed = self.catalog.delete_chunk_ids(chunk_ids)
+            new_ids = self.catalog.insert_chunks(rows)
+        self.apply(removed, list(zip(new_ids, rows, strict=True)), self.catalog.last_commit)
+        self.persist()
+        return chunk_ids
+
+    def delete(self, ids: list[str] | None = None, **kwargs: Any) -> bool | None:
+        if not ids:
+            return None
+        with self.catalog.transaction():
+            removed = self.catalog.delete_chunk_ids(ids)
+        self.apply(removed, [], self.catalog.last_commit)
+        self.persist()
+        return True
+
+    def get_by_ids(self, ids: Sequence[str], /) -> list[Document]:
+        rows = self.catalog.by_chunk_ids(list(ids))
+        return [_document(rows[i]) for i in ids if i in rows]
+
+    def similarity_search_with_score_by_vector(
+        self, embedding: list[float], k: int = 4, **kwargs: Any
+    ) -> list[tuple[Document, float]]:
+        found = self.search_vector(np.asarray(embedding), k, kwargs.get("source"))
+        return [(_document(row), score) for row, score in found]
+
+    def similarity_search_with_score(
+        self, query: str, k: int = 4, **kwargs: Any
+    ) -> list[tuple[Document, float]]:
+        vector = self._embedding.embed_query(query)
+        return self.similarity_search_with_score_by_vector(vector, k, **kwargs)
+
+    def similarity_search_by_vector(
+        self, embedding: list[float], k: int = 4, **kwargs: Any
+    ) -> list[Document]:
+        return [d for d, _ in self.similarity_search_with_score_by_vector(embedding, k, **kwargs)]
+
+    def similarity_search(self, query: str, k: int = 4, **kwargs: Any) -> list[Document]:
+        return [d for d, _ in self.similarity_search_with_score(query, k, **kwargs)]
+
+    def _select_relevance_score_fn(self) -> Any:
+        return lambda score: min(1.0, max(0.0, score))  # cosine -> [0, 1]
+
+    @classmethod
+    def from_texts(
+        cls,
+        texts: list[str],
+        embedding: Embeddings,
+        metadatas: list[dict] | None = None,
+        *,
+        ids: list[str] | None = None,
+        **kwargs: Any,
+    ) -> FaissStore:
+        """Build a store; pass `path=` to persist it (default: in memory)."""
+        store = cls(embedding, path=kwargs.get("path"), settings=kwargs.get("settings"))
+        store.add_texts(texts, metadatas, ids=ids)
+        return store
+
+
+def _document(row: StoredChunk) -> Document:
+    return Document(id=row.chunk_id, page_content=row.text, metadata=row.metadata)
+
+
+def _meta_str(meta: dict, key: str) -> str | None:
+    value = meta.get(key)
+    return value if isinstance(value, str) else None
+
+
+def _meta_int(meta: dict, key: str) -> int:
+    value = meta.get(key)
+    return value if isinstance(value, int) else 0

@@ -1,0 +1,258 @@
+"""Agent mode: plan sub-questions, then ReAct steps (thought -> tool -> observation), then answer.
+
+`ask(..., mode="agent")` calls `run_agent`. Every model step is a JSON-schema structured output;
+the loop steers a small model back on course (unsearched sub-questions, repeats, off-topic
+searches) and the final answer is checked against the passages the tools returned.
+"""
+
+from __future__ import annotations
+
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from rag_app.agent_answer import final_answer
+from rag_app.agent_model import (
+    ModelCall,
+    ask_json,
+    parse_plan,
+    parse_step,
+    plan_schema,
+    step_schema,
+)
+from rag_app.records import ABSTAIN_PHRASE, AgentStep, Answer, Usage
+from rag_app.tools import TOOLS, ToolContext, describe_tools, run_tool
+from rag_app.verify import content_words
+
+if TYPE_CHECKING:
+    from langchain_core.language_models import BaseChatModel
+
+    from ingest.kb import KnowledgeBase
+    from rag_app.settings import Settings
+
+History = list[tuple[str, str]]
+FIELDS = '{"thought": ..., "action": ..., "action_input": ...}'
+MAX_SUB_QUESTIONS = 3
+
+
+@dataclass
+class AgentRun:
+    """The state of one agent run (the trace grows step by step)."""
+
+    question: str
+    ctx: ToolContext
+    llm: BaseChatModel
+    pool: ThreadPoolExecutor
+    started: float = field(default_factory=time.monotonic)
+    history: History = field(default_factory=list)
+    plan: list[str] = field(default_factory=list)
+    pending: list[str] = field(default_factory=list)  # sub-questions not searched yet
+    steps: list[AgentStep] = field(default_factory=list)
+    usage: Usage = field(default_factory=Usage)
+    done: set[tuple[str, str]] = field(default_factory=set)  # (action, input) already run
+    calculations: list[tuple[str, str]] = field(default_factory=list)
+    finish: str | None = None
+    tool_s: float = 0.0  # seconds spent in tools (retrieval)
+    message: str = ""
+
+    @property
+    def settings(self) -> Settings:
+        return self.ctx.settings
+
+    def remaining(self) -> float:
+        return self.settings.agent_total_timeout - (time.monotonic() - self.started)
+
+    def call(self, prompt: str, schema: dict[str, object], name: str) -> ModelCall:
+        timeout = min(self.settings.agent_step_timeout, max(self.remaining(), 0.01))
+        result = ask_json(self.llm, self.pool, prompt, name, schema, timeout)
+        self.usage = self.usage + result.usage
+        return result
+
+
+def run_agent(
+    question: str,
+    kb: KnowledgeBase,
+    settings: Settings,
+    llm: BaseChatModel,
+    history: History | None = None,
+) -> Answer:
+    """Answer `question` with the plan -> act -> observe loop; the Answer carries plan and trace."""
+    # One worker thread per run: a model call that overruns its time budget is abandoned there.
+    pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="agent")
+    try:
+        ctx = ToolContext(kb=kb, settings=settings)
+        run = AgentRun(question=question, ctx=ctx, llm=llm, pool=pool, history=list(history or []))
+        make_plan(run)
+        react(run)
+        return final_answer(run)
+    finally:
+        pool.shutdown(wait=False, cancel_futures=True)
+
+
+def make_plan(run: AgentRun) -> None:
+    """Ask for sub-questions; unusable output falls back to the question itself."""
+    from rag_app.prompts import render_prompt
+
+    prompt = render_prompt("agent_plan", question=run.question, history=run.history[-4:])
+    result = run.call(prompt, plan_schema(MAX_SUB_QUESTIONS), "agent_plan")
+    subs = parse_plan(result.data) if result.data is not None else []
+    topic = set(content_words(run.question))
+    kept: list[str] = []
+    for sub in subs:
+        # An off-topic or duplicate sub-question would only waste a search.
+        if topic & set(content_words(sub)) and sub.lower() not in {k.lower() for k in kept}:
+            kept.append(sub)
+    run.plan = kept[:MAX_SUB_QUESTIONS] or [run.question]
+    run.pending = list(run.plan)
+
+
+def react(run: AgentRun) -> None:
+    """Thought -> action -> observation until finish, a stop condition or agent_max_steps."""
+    settings = run.settings
+    failures = 0
+    for index in range(1, settings.agent_max_steps + 1):
+        if run.remaining() <= 0:
+            budget = f"{settings.agent_total_timeout:g} s, agent_total_timeout"
+            run.message = f"Agent stopped: the total time budget ({budget}) ran out."
+            return
+        started = time.monotonic()
+        result = run.call(step_prompt(run), step_schema(list(TOOLS)), "agent_step")
+        decision, error = (
+            parse_step(result.data, list(TOOLS)) if result.error is None else (None, result.error)
+        )
+        if decision is None:
+            failures += 1
+            note = f"Your reply could not be used ({error}). Reply with one JSON object: {FIELDS}."
+            record(run, index, "", "invalid", result.text[:200], note, started, result.usage, error)
+            if result.timed_out or failures >= 2:
+                why = (
+                    "timed out (agent_step_timeout)"
+                    if result.timed_out
+                    else "could not be parsed twice in a row"
+                )
+                run.message = f"Agent stopped: the model's step output {why}: {error}"
+                return
+            continue
+        failures = 0
+        thought, action, action_input = steer(run, *decision)
+        if action == "finish":
+            run.finish = action_input.strip()
+            record(
+                run,
+                index,
+                thought,
+                action,
+                action_input,
+                f"Final answer: {run.finish}",
+                started,
+                result.usage,
+            )
+            return
+        key = (action, " ".join(action_input.lower().split()))
+        if key in run.done:
+            why = f"repeated {action}({action_input!r}) with the same input"
+            record(
+                run,
+                index,
+                thought,
+                action,
+                action_input,
+                f"Stopped: {why}.",
+                started,
+                result.usage,
+                why,
+            )
+            run.message = f"Agent stopped: the model {why}; answering from what it found."
+            return
+        run.done.add(key)
+        observation = act(run, action, action_input)
+        record(run, index, thought, action, action_input, observation, started, result.usage)
+    run.message = (
+        f"Agent stopped after {settings.agent_max_steps} steps (agent_max_steps) without "
+        "finishing; the answer uses what it found so far."
+    )
+
+
+def step_prompt(run: AgentRun) -> str:
+    from rag_app.prompts import render_prompt
+
+    hint = f"Next, search: {run.pending[0]}" if run.pending else "All sub-questions were searched."
+    return render_prompt(
+        "agent_step",
+        tools=describe_tools(),
+        abstain=ABSTAIN_PHRASE,
+        question=run.question,
+        plan=run.plan,
+        steps=[_shortened(s, i, len(run.steps)) for i, s in enumerate(run.steps)],
+        hint=hint,
+    )
+
+
+def _shortened(step: AgentStep, i: int, total: int) -> AgentStep:
+    """Older observations are cut short so the prompt fits a small model's context window."""
+    if i >= total - 2 or len(step.observation) <= 300:
+        return step
+    return step.model_copy(update={"observation": step.observation[:300] + " …"})
+
+
+def steer(run: AgentRun, thought: str, action: str, action_input: str) -> tuple[str, str, str]:
+    """Keep a small model on the plan: no finishing, repeating or wandering off before every
+    sub-question has been searched. The override is written into the step's thought."""
+    if not run.pending:
+        return thought, action, action_input
+    key = (action, " ".join(action_input.lower().split()))
+    topic = set(content_words(run.question + " " + " ".join(run.plan)))
+    off_topic = action == "search_docs" and not topic & set(content_words(action_input))
+    if action == "finish" or key in run.done or off_topic:
+        why = (
+            "finish" if action == "finish" else "repeat" if key in run.done else "off-topic search"
+        )
+        note = f"[loop: {why} replaced by a search for the next unsearched sub-question]"
+        return f"{thought} {note}".strip(), "search_docs", run.pending[0]
+    return thought, action, action_input
+
+
+def act(run: AgentRun, action: str, action_input: str) -> str:
+    """Run the tool, cap its observation, and keep track of searched sub-questions and sums."""
+    started = time.monotonic()
+    observation = run_tool(run.ctx, action, action_input)
+    run.tool_s += time.monotonic() - started
+    cap = run.settings.agent_max_observation_chars
+    if len(observation) > cap:
+        observation = observation[: cap - 1] + "…"
+    if action == "search_docs":
+        words = set(content_words(action_input))
+        run.pending = [
+            sub
+            for sub in run.pending
+            if len(words & set(content_words(sub))) < 0.5 * len(set(content_words(sub)))
+        ]
+    if action == "calculator" and not observation.startswith("Error"):
+        run.calculations.append((action_input.strip(), observation))
+    return observation
+
+
+def record(
+    run: AgentRun,
+    index: int,
+    thought: str,
+    action: str,
+    action_input: str,
+    observation: str,
+    started: float,
+    usage: Usage,
+    error: str | None = None,
+) -> None:
+    run.steps.append(
+        AgentStep(
+            index=index,
+            thought=thought,
+            action=action,
+            action_input=action_input,
+            observation=observation,
+            error=error,
+            usage=usage,
+            seconds=round(time.monotonic() - started, 3),
+        )
+    )

@@ -1,0 +1,141 @@
+"""Agent answer: the final answer of a run, checked against the passages its tools returned, cited.
+
+A small model may finish with an answer it never read; such an answer is replaced by one written
+from the observed passages (prompt agent_answer), and an answer still not found in them abstains.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from typing import TYPE_CHECKING
+
+from rag_app.agent_model import answer_schema, parse_answer
+from rag_app.records import ABSTAIN_PHRASE, Answer, Citation, Hit, Timings
+from rag_app.verify import content_words, lexical_support, split_sentences, verify
+
+if TYPE_CHECKING:
+    from rag_app.agent import AgentRun
+
+GROUNDED = 0.5  # share of the answer's content words that must occur in what the tools returned
+MAX_ANSWER_PASSAGES = 6
+MAX_CITED_FOR_TEXT = 2
+NUMBER = re.compile(r"\d+(?:\.\d+)?")
+
+
+def final_answer(run: AgentRun) -> Answer:
+    """Build the Answer: grounded text (or abstention), citations, verification, trace."""
+    hits = observed_hits(run)
+    text = ""
+    if hits:
+        text = run.finish or ""
+        if not grounded(text, run, hits):
+            text = written_answer(run, hits)
+            text = text if grounded(text, run, hits) else ""
+    abstained = not text
+    if abstained:
+        text = ABSTAIN_PHRASE
+    citations = [] if abstained else cite(text, run, hits)
+    embeddings = getattr(run.ctx.kb, "embeddings", None)
+    checks, _, support = (
+        ([], [], 0.0)
+        if abstained
+        else verify(text, hits, embeddings, run.settings.support_threshold)
+    )
+    message = run.message or ("" if hits else "The agent found no passages to answer from.")
+    return Answer(
+        question=run.question,
+        standalone_question=run.question,
+        text=text,
+        abstained=abstained,
+        mode="agent",
+        prompt_name="agent_step",
+        citations=citations,
+        sentences=checks,
+        support_score=support,
+        hits=hits,
+        related=sorted(hits, key=lambda h: -h.score)[:3] if abstained else [],
+        plan=run.plan,
+        steps=run.steps,
+        message=message,
+        usage=run.usage,
+        timings=Timings(
+            retrieval_s=round(run.tool_s, 3), total_s=round(time.monotonic() - run.started, 3)
+        ),
+    )
+
+
+def observed_hits(run: AgentRun) -> list[Hit]:
+    """Every passage a tool showed, numbered in the order first seen (= the [n] in observations)."""
+    ctx = run.ctx
+    return [Hit(chunk=chunk, score=ctx.scores.get(cid, 0.0)) for cid, chunk in ctx.seen.items()]
+
+
+def is_abstention(text: str) -> bool:
+    low = text.lower().replace("’", "'")
+    return not low.strip() or ABSTAIN_PHRASE.lower() in low or "don't know" in low
+
+
+def grounded(text: str, run: AgentRun, hits: list[Hit]) -> bool:
+    """The answer's content words occur in the observed passages or calculator results, and it
+    is not just the question said back."""
+    if is_abstention(text):
+        return False
+    evidence = " ".join([h.chunk.text for h in hits] + [" ".join(c) for c in run.calculations])
+    if lexical_support(text, evidence) < GROUNDED:
+        return False
+    question = set(content_words(run.question))
+    words = set(content_words(text))
+    return not (len(question) > 3 and len(words & question) >= 0.8 * len(question))
+
+
+def written_answer(run: AgentRun, hits: list[Hit]) -> str:
+    """One more model call: a short answer from the best observed passages and calculations."""
+    from rag_app.prompts import render_prompt
+
+    best = sorted(range(len(hits)), key=lambda i: -hits[i].score)[:MAX_ANSWER_PASSAGES]
+    passages = [{"number": i + 1, "text": hits[i].chunk.text} for i in sorted(best)]
+    prompt = render_prompt(
+        "agent_answer",
+        abstain=ABSTAIN_PHRASE,
+        passages=passages,
+        calculations=run.calculations,
+        question=run.question,
+    )
+    result = run.call(prompt, answer_schema(), "agent_answer")
+    return parse_answer(result.data)
+
+
+def cite(text: str, run: AgentRun, hits: list[Hit]) -> list[Citation]:
+    """Cite the passages holding the answer's words and each number the calculator used."""
+    chosen: dict[int, Citation] = {}
+    for expression, _ in run.calculations:
+        for number in NUMBER.findall(expression.replace(",", "")):
+            for i, hit in enumerate(hits):
+                if re.search(
+                    rf"(?<![\d.]){re.escape(number)}(?![\d])", hit.chunk.text.replace(",", "")
+                ):
+                    chosen.setdefault(i, _citation(i, hit, number))
+                    break
+    support = [lexical_support(text, h.chunk.text) for h in hits]
+    ranked = sorted(range(len(hits)), key=lambda i: (-support[i], -hits[i].score, i))
+    cited_for_text = [i for i in ranked if support[i] >= GROUNDED][:MAX_CITED_FOR_TEXT]
+    if not cited_for_text and not chosen and ranked and support[ranked[0]] > 0:
+        cited_for_text = ranked[:1]
+    for i in cited_for_text:
+        chosen.setdefault(i, _citation(i, hits[i], text))
+    return [chosen[i] for i in sorted(chosen)]
+
+
+def _citation(i: int, hit: Hit, evidence: str) -> Citation:
+    sentences = split_sentences(hit.chunk.text) or [hit.chunk.text]
+    quote = max(sentences, key=lambda s: lexical_support(evidence, s.replace(",", "")))
+    return Citation(
+        marker=i + 1,
+        chunk_id=hit.chunk.chunk_id,
+        source=hit.chunk.source,
+        page=hit.chunk.page,
+        section=hit.chunk.section,
+        quote=quote,
+        support=round(lexical_support(evidence, hit.chunk.text.replace(",", "")), 4),
+    )

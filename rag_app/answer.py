@@ -1,0 +1,206 @@
+"""Answering: question -> (condense) -> retrieve -> prompt + LLM -> ground -> verify -> Answer."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from rag_app.errors import ConfigError
+from rag_app.generate import PROMPTS, Generation, render_qa, stream_answer
+from rag_app.ground import Span, ground, is_abstention
+from rag_app.history import History, condense
+from rag_app.records import ABSTAIN_PHRASE, Answer, Hit, Mode, Timings, Usage
+from rag_app.retrieve import retrieve
+from rag_app.settings import Settings, get_settings
+from rag_app.verify import markers_in, strip_markers, verify
+
+if TYPE_CHECKING:
+    from ingest.kb import KnowledgeBase
+    from langchain_core.language_models import BaseChatModel
+
+__all__ = ["History", "ask", "ask_stream"]
+RELATED = 3
+
+
+@dataclass
+class _Run:
+    """Everything known about one question before the answer is decided."""
+
+    question: str
+    standalone: str
+    mode: Mode
+    prompt_name: str
+    hits: list[Hit]
+    started: float
+    retrieval_s: float
+    usage: Usage
+
+
+def _open(kb: str | KnowledgeBase | None, settings: Settings) -> KnowledgeBase:
+    from ingest.kb import open_kb
+
+    if kb is None or isinstance(kb, str):
+        return open_kb(kb, settings=settings)
+    return kb
+
+
+def best_dense(hits: list[Hit]) -> float:
+    scores = [h.dense_score for h in hits if h.dense_score is not None]
+    return max(scores) if scores else 0.0
+
+
+def _abstain(run: _Run, message: str = "", gen: Generation | None = None) -> Answer:
+    return Answer(
+        question=run.question,
+        standalone_question=run.standalone,
+        text=ABSTAIN_PHRASE,
+        abstained=True,
+        mode=run.mode,
+        prompt_name=run.prompt_name,
+        reasoning=gen.reasoning if gen else "",
+        hits=run.hits,
+        related=run.hits[:RELATED],
+        message=message,
+        usage=run.usage + (gen.usage if gen else Usage()),
+        timings=_timings(run, gen),
+    )
+
+
+def _timings(run: _Run, gen: Generation | None) -> Timings:
+    return Timings(
+        retrieval_s=round(run.retrieval_s, 4),
+        first_token_s=round(gen.first_token_s, 4) if gen and gen.first_token_s else None,
+        total_s=round(time.perf_counter() - run.started, 4),
+    )
+
+
+def _cited_text(gen: Generation, span: Span, mode: Mode) -> str:
+    """The span plus the marker to verify: the model's (cited mode) or the span's passage."""
+    given = markers_in(gen.answer) if mode == "cited" else []
+    return f"{span.text} [{given[0] if given else span.hit_index + 1}]"
+
+
+def decide(run: _Run, gen: Generation, kb: KnowledgeBase, settings: Settings) -> Answer:
+    """Ground and verify the model's answer, or abstain when it is unsupported or unsure."""
+    if is_abstention(strip_markers(gen.answer)):
+        return _abstain(run, gen=gen)
+    span = ground(strip_markers(gen.answer), run.hits)
+    if span is None:
+        return _abstain(run, "The model's answer is not in the retrieved passages.", gen)
+    if gen.confidence is not None and gen.confidence < settings.min_confidence:
+        return _abstain(run, "The model was not confident enough in its answer.", gen)
+    checks, citations, support = verify(
+        _cited_text(gen, span, run.mode), run.hits, kb.embeddings, settings.support_threshold
+    )
+    text = span.text
+    if run.mode == "cited" and citations:
+        text = f"{span.text} [{citations[0].marker}]"
+    return Answer(
+        question=run.question,
+        standalone_question=run.standalone,
+        text=text,
+        abstained=False,
+        mode=run.mode,
+        prompt_name=run.prompt_name,
+        citations=citations,
+        sentences=checks,
+        support_score=support,
+        reasoning=gen.reasoning,
+        hits=run.hits,
+        usage=run.usage + gen.usage,
+        timings=_timings(run, gen),
+    )
+
+
+def empty_message(name: str) -> str:
+    return f"Knowledge base {name!r} is empty: add documents with `rag ingest PATH --kb {name}`."
+
+
+def _prepare(
+    question: str,
+    kb: KnowledgeBase,
+    mode: Mode,
+    history: History | None,
+    settings: Settings,
+    llm: BaseChatModel,
+) -> _Run:
+    started = time.perf_counter()
+    standalone, query, usage = condense(question, history, llm)
+    t0 = time.perf_counter()
+    hits = retrieve(query, kb, settings)
+    return _Run(
+        question=question,
+        standalone=standalone,
+        mode=mode,
+        prompt_name=PROMPTS[mode],
+        hits=hits,
+        started=started,
+        retrieval_s=time.perf_counter() - t0,
+        usage=usage,
+    )
+
+
+def ask_stream(
+    question: str,
+    kb: str | KnowledgeBase | None = None,
+    mode: Mode = "direct",
+    history: History | None = None,
+    settings: Settings | None = None,
+    llm: BaseChatModel | None = None,
+) -> Iterator[str | Answer]:
+    """Yield the answer's text deltas as the model writes them, then the final Answer last.
+
+    The final Answer is grounded and verified, so its text can differ from the streamed draft
+    (e.g. the exact passage span, or the abstention phrase): callers show Answer.text at the end.
+    """
+    settings = settings or get_settings()
+    if mode not in (*PROMPTS, "agent"):
+        raise ConfigError(f"Unknown mode {mode!r}: use one of direct, cot, cited, agent.")
+    base = _open(kb, settings)
+    if llm is None:
+        from rag_app.llm import chat_model
+
+        llm = chat_model(settings)
+    if mode == "agent":
+        from rag_app.agent import run_agent
+
+        answer = run_agent(question, base, settings, llm, history)
+        yield answer.text
+        yield answer
+        return
+    if base.count() == 0:
+        empty = _Run(question, question, mode, PROMPTS[mode], [], time.perf_counter(), 0.0, Usage())
+        yield _abstain(empty, empty_message(base.name))
+        return
+    run = _prepare(question, base, mode, history, settings, llm)
+    if not run.hits or best_dense(run.hits) < settings.min_relevance:
+        yield _abstain(run, "No passage in the knowledge base is relevant enough.")
+        return
+    prompt = render_qa(run.prompt_name, run.standalone, run.hits)
+    gen: Generation | None = None
+    for item in stream_answer(llm, run.prompt_name, prompt, run.started):
+        if isinstance(item, Generation):
+            gen = item
+        else:
+            yield item
+    assert gen is not None  # stream_answer always ends with its Generation
+    yield decide(run, gen, base, settings)
+
+
+def ask(
+    question: str,
+    kb: str | KnowledgeBase | None = None,
+    mode: Mode = "direct",
+    history: History | None = None,
+    settings: Settings | None = None,
+    llm: BaseChatModel | None = None,
+) -> Answer:
+    """Answer a question from a knowledge base (the non-streaming form of ask_stream)."""
+    final: Answer | None = None
+    for item in ask_stream(question, kb, mode, history, settings, llm):
+        if isinstance(item, Answer):
+            final = item
+    assert final is not None
+    return final

@@ -1,0 +1,50 @@
+"""CLI: the `rag` console script; each command group lives in rag_app/commands/ and calls rag_app."""
+
+from __future__ import annotations
+
+import sys
+
+import typer
+
+from rag_app.commands import answering, docs, evaluate, system, ui
+from rag_app.errors import RagError
+
+app = typer.Typer(
+    name="rag",
+    help="Ask questions of your own documents: ingest files, serve an open model with vLLM, "
+    "get answers with verified citations, run agents and evaluations.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+for group in (system, docs, answering, evaluate, ui):
+    group.register(app)
+
+
+def main() -> None:
+    """Entry point: a RagError becomes one clear line on stderr and exit code 1."""
+    try:
+        app(standalone_mode=False)
+    except RagError as exc:
+        typer.secho(f"error: {exc}", fg=typer.colors.RED, err=True)
+        sys.exit(1)
+    except (typer.Exit, SystemExit) as exc:
+        code = getattr(exc, "exit_code", None) or getattr(exc, "code", 0) or 0
+        sys.exit(code)
+    except typer.Abort:
+        typer.secho("aborted", err=True)
+        sys.exit(130)
+    except KeyboardInterrupt:
+        sys.exit(130)
+    except Exception as exc:  # click usage errors carry their own exit code
+        import click
+
+        if isinstance(exc, click.ClickException):
+            exc.show()
+            sys.exit(exc.exit_code)
+        raise
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,189 @@
+"""Generation: render a QA prompt over the hits, stream the JSON reply, parse with fallbacks."""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from rag_app.prompts import render_prompt
+from rag_app.records import ABSTAIN_PHRASE, Hit, Usage
+
+if TYPE_CHECKING:
+    from langchain_core.language_models import BaseChatModel
+
+# Short answers keep the 135M model from free-writing; the JSON schema makes vLLM keep the format.
+ANSWER_MAX_CHARS = 120
+REASONING_MAX_CHARS = 400
+PROMPTS = {"direct": "qa", "cot": "qa_cot", "cited": "qa_cited"}
+
+
+def answer_schema(prompt_name: str) -> dict[str, Any]:
+    """The JSON schema vLLM enforces for a QA prompt (reasoning first for CoT)."""
+    props: dict[str, Any] = {}
+    if prompt_name == "qa_cot":
+        props["reasoning"] = {"type": "string", "maxLength": REASONING_MAX_CHARS}
+    props["answer"] = {"type": "string", "minLength": 1, "maxLength": ANSWER_MAX_CHARS}
+    return {
+        "type": "object",
+        "properties": props,
+        "required": list(props),
+        "additionalProperties": False,
+    }
+
+
+def response_format(prompt_name: str) -> dict[str, Any]:
+    schema = {"name": prompt_name, "schema": answer_schema(prompt_name), "strict": True}
+    return {"type": "json_schema", "json_schema": schema}
+
+
+def prompt_passages(hits: list[Hit]) -> list[dict[str, Any]]:
+    """Numbered passages for the prompt; text that could close our delimiter is defused."""
+    out = []
+    for n, hit in enumerate(hits, start=1):
+        text = re.sub(r"</?\s*passage", "(passage", hit.chunk.text, flags=re.IGNORECASE)
+        out.append({"n": n, "source": hit.chunk.source, "text": text.strip()})
+    return out
+
+
+def render_qa(prompt_name: str, question: str, hits: list[Hit]) -> str:
+    return render_prompt(
+        prompt_name, question=question, passages=prompt_passages(hits), abstain=ABSTAIN_PHRASE
+    )
+
+
+@dataclass
+class Generation:
+    """What the model produced for one prompt, parsed."""
+
+    raw: str
+    answer: str
+    reasoning: str = ""
+    parsed: bool = True
+    usage: Usage = field(default_factory=Usage)
+    first_token_s: float | None = None
+    confidence: float | None = None  # geometric-mean token probability of the answer value
+
+
+_FIELD_START = r'"{key}"\s*:\s*"'
+_ESCAPES = {'"': '"', "\\": "\\", "/": "/", "b": "\b", "f": "\f", "n": "\n", "r": "\r", "t": "\t"}
+
+
+def partial_field(raw: str, key: str) -> tuple[str, int, int] | None:
+    """Decode the (possibly unfinished) JSON string value of `key`: (value, start, end) offsets."""
+    match = re.search(_FIELD_START.format(key=re.escape(key)), raw)
+    if match is None:
+        return None
+    out: list[str] = []
+    i = match.end()
+    while i < len(raw):
+        ch = raw[i]
+        if ch == '"':
+            return "".join(out), match.end(), i
+        if ch == "\\":
+            if i + 1 >= len(raw):
+                break
+            code = raw[i + 1]
+            if code == "u":
+                if i + 6 > len(raw):
+                    break
+                try:
+                    out.append(chr(int(raw[i + 2 : i + 6], 16)))
+                except ValueError:
+                    out.append(raw[i + 2 : i + 6])
+                i += 6
+                continue
+            out.append(_ESCAPES.get(code, code))
+            i += 2
+            continue
+        out.append(ch)
+        i += 1
+    return "".join(out), match.end(), i
+
+
+def parse_reply(raw: str) -> tuple[str, str, bool]:
+    """(answer, reasoning, parsed_ok) from the reply; malformed JSON falls back to the raw text."""
+    try:
+        data = json.loads(raw)
+        if isinstance(data, dict) and isinstance(data.get("answer"), str):
+            return data["answer"].strip(), str(data.get("reasoning") or "").strip(), True
+    except json.JSONDecodeError:
+        pass
+    answer = partial_field(raw, "answer")
+    reasoning = partial_field(raw, "reasoning")
+    if answer is not None:
+        return answer[0].strip(), (reasoning[0].strip() if reasoning else ""), False
+    # No JSON at all (e.g. a server without structured outputs): the text is the answer.
+    text = re.sub(r"^\s*(answer\s*:)?", "", raw, flags=re.IGNORECASE).strip().strip("{}").strip()
+    return text, "", False
+
+
+def answer_confidence(tokens: list[tuple[str, float]], raw: str) -> float | None:
+    """Geometric-mean probability of the tokens that spell the answer value (None if unknown)."""
+    span = partial_field(raw, "answer")
+    if not tokens or span is None:
+        return None
+    start, end = span[1], span[2]
+    offset, picked = 0, []
+    for token, logprob in tokens:
+        if offset < end and offset + len(token) > start:
+            picked.append(logprob)
+        offset += len(token)
+    return math.exp(sum(picked) / len(picked)) if picked else None
+
+
+def _usage(meta: dict[str, Any] | None) -> Usage:
+    if not meta:
+        return Usage()
+    return Usage(
+        prompt_tokens=int(meta.get("input_tokens", 0)),
+        completion_tokens=int(meta.get("output_tokens", 0)),
+    )
+
+
+def _token_logprobs(metadata: dict[str, Any]) -> list[tuple[str, float]]:
+    content = (metadata.get("logprobs") or {}).get("content") or []
+    return [(str(t.get("token", "")), float(t.get("logprob", 0.0))) for t in content]
+
+
+def _visible_answer(raw: str) -> str:
+    """The answer text so far: the JSON field, or the plain text when the reply is not JSON."""
+    if raw.lstrip() and not raw.lstrip().startswith("{"):
+        return raw.lstrip()
+    value = partial_field(raw, "answer")
+    return value[0] if value is not None else ""
+
+
+def stream_answer(
+    llm: BaseChatModel, prompt_name: str, prompt: str, started: float
+) -> Iterator[str | Generation]:
+    """Stream the answer field's text as it grows, then yield the parsed Generation last."""
+    runnable = llm.bind(response_format=response_format(prompt_name), logprobs=True)
+    raw, shown, first = "", "", None
+    usage = Usage()
+    tokens: list[tuple[str, float]] = []
+    for chunk in runnable.stream(prompt):
+        text = chunk.content if isinstance(chunk.content, str) else ""
+        if text and first is None:
+            first = time.perf_counter() - started
+        raw += text
+        usage = usage + _usage(getattr(chunk, "usage_metadata", None))
+        tokens.extend(_token_logprobs(chunk.response_metadata or {}))
+        visible = _visible_answer(raw)
+        if len(visible) > len(shown) and visible.startswith(shown):
+            yield visible[len(shown) :]
+            shown = visible
+    answer, reasoning, parsed = parse_reply(raw)
+    yield Generation(
+        raw=raw,
+        answer=answer,
+        reasoning=reasoning,
+        parsed=parsed,
+        usage=usage,
+        first_token_s=first,
+        confidence=answer_confidence(tokens, raw) if parsed else None,
+    )

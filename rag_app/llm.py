@@ -1,0 +1,123 @@
+"""LLM client: langchain-openai's ChatOpenAI against vLLM's OpenAI-compatible API (local or remote)."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import httpx
+import openai
+from langchain_core.outputs import ChatGenerationChunk, ChatResult
+from langchain_openai import ChatOpenAI
+
+from rag_app.errors import LLMError
+from rag_app.settings import Settings
+
+_served_names: dict[str, str] = {}
+
+
+def _reason(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return f"{type(exc).__name__}: {text[0]}" if text else type(exc).__name__
+
+
+@contextmanager
+def llm_errors(base_url: str | None = None) -> Iterator[None]:
+    """Turn connection, timeout and HTTP errors from openai/httpx into one clear LLMError line."""
+    where = base_url or "the LLM endpoint"
+    try:
+        yield
+    except openai.APITimeoutError as exc:
+        raise LLMError(
+            f"the LLM at {where} did not answer in time (RAG_LLM_REQUEST_TIMEOUT): {_reason(exc)}"
+        ) from exc
+    except (openai.APIConnectionError, httpx.TransportError) as exc:
+        # a refused, reset or half-closed connection: the server is down or died mid-request
+        raise LLMError(
+            f"lost connection to the LLM at {where} ({_reason(exc)}): is the server running? "
+            "`rag llm status` shows it"
+        ) from exc
+    except openai.APIStatusError as exc:
+        raise LLMError(
+            f"the LLM at {where} refused the request with HTTP {exc.status_code}: {_reason(exc)}"
+        ) from exc
+    except httpx.HTTPError as exc:
+        raise LLMError(f"HTTP error talking to the LLM at {where}: {_reason(exc)}") from exc
+
+
+def ensure_llm_endpoint(settings: Settings) -> str:
+    """The OpenAI base URL to use: RAG_LLM_BASE_URL as is (must answer), else the local server."""
+    if settings.llm_base_url:
+        url = settings.llm_base_url.rstrip("/")
+        probe_timeout = min(10.0, settings.llm_request_timeout)
+        try:
+            response = httpx.get(f"{url}/models", timeout=probe_timeout)
+            response.raise_for_status()
+        except httpx.HTTPError as exc:
+            raise LLMError(
+                f"cannot reach RAG_LLM_BASE_URL={url} ({_reason(exc)}): start that server, "
+                "fix the URL, or unset RAG_LLM_BASE_URL to use the local vLLM server"
+            ) from exc
+        return url
+    from rag_app import server
+
+    return server.serve(settings).base_url
+
+
+def served_model_name(base_url: str, settings: Settings) -> str:
+    """RAG_LLM_SERVED_NAME, else the first model the server lists (cached per URL)."""
+    if settings.llm_served_name:
+        return settings.llm_served_name
+    if base_url not in _served_names:
+        from rag_app.server import served_models
+
+        models = served_models(base_url, timeout=min(10.0, settings.llm_request_timeout))
+        if not models:
+            raise LLMError(f"{base_url}/models lists no model: is it an OpenAI-compatible server?")
+        _served_names[base_url] = models[0]
+    return _served_names[base_url]
+
+
+class ServedChatOpenAI(ChatOpenAI):
+    """ChatOpenAI whose transport failures surface as LLMError (one clear line, no hang)."""
+
+    def _generate(self, *args: Any, **kwargs: Any) -> ChatResult:
+        with llm_errors(self.openai_api_base):
+            return super()._generate(*args, **kwargs)
+
+    def _stream(self, *args: Any, **kwargs: Any) -> Iterator[ChatGenerationChunk]:
+        with llm_errors(self.openai_api_base):
+            yield from super()._stream(*args, **kwargs)
+
+    async def _agenerate(self, *args: Any, **kwargs: Any) -> ChatResult:
+        with llm_errors(self.openai_api_base):
+            return await super()._agenerate(*args, **kwargs)
+
+    async def _astream(self, *args: Any, **kwargs: Any) -> AsyncIterator[ChatGenerationChunk]:
+        with llm_errors(self.openai_api_base):
+            async for chunk in super()._astream(*args, **kwargs):
+                yield chunk
+
+
+def chat_model(settings: Settings, **overrides: Any) -> ChatOpenAI:
+    """A chat client for the configured endpoint, starting the local vLLM server when needed.
+
+    `overrides` go to ChatOpenAI (e.g. temperature=0.7, max_tokens=64, model="name").
+    `.stream()` yields token chunks; `.invoke()` returns the whole message; both time out after
+    RAG_LLM_REQUEST_TIMEOUT per read and raise LLMError when the server is down or dies.
+    """
+    url = overrides.pop("base_url", None) or ensure_llm_endpoint(settings)
+    params: dict[str, Any] = {
+        "base_url": url,
+        "api_key": settings.llm_api_key,
+        "temperature": settings.llm_temperature,
+        "max_tokens": settings.llm_max_tokens,
+        "timeout": settings.llm_request_timeout,
+        "max_retries": settings.llm_max_retries,
+        "stream_usage": True,
+    }
+    params.update(overrides)
+    if "model" not in params:
+        params["model"] = served_model_name(url, settings)
+    return ServedChatOpenAI(**params)

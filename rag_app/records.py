@@ -1,0 +1,138 @@
+"""Records: the few data types that flow from ingestion through answering to the UI, CLI and eval."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+# The one abstention phrase. The prompts tell the model to say it, the code checks for it,
+# and the tests import it from here (never a copy of the string).
+ABSTAIN_PHRASE = "I don't know based on the provided documents."
+
+Mode = Literal["direct", "cot", "cited", "agent"]
+
+
+class Record(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class Chunk(Record):
+    """A piece of a source document, with provenance."""
+
+    chunk_id: str = Field(description="Stable id: hash of source path, content hash and position.")
+    text: str
+    source: str = Field(description="Source file path as ingested (absolute).")
+    doc_hash: str = Field(description="sha256 of the source document's bytes.")
+    page: int | None = Field(default=None, description="1-based PDF page, when paged.")
+    headings: list[str] = Field(default_factory=list, description="Heading path, outermost first.")
+    start: int = Field(description="Character offset of the chunk in the document's text.")
+    end: int = Field(description="End character offset (exclusive).")
+    position: int = Field(default=0, description="Index of the chunk within its document.")
+
+    @property
+    def section(self) -> str:
+        return " > ".join(self.headings)
+
+    def to_metadata(self) -> dict[str, Any]:
+        """Flat metadata for vector stores (lists are joined: Chroma takes scalars only)."""
+        meta = self.model_dump(exclude={"text", "headings"})
+        meta["headings"] = "\x1f".join(self.headings)
+        if meta["page"] is None:
+            meta["page"] = -1
+        return meta
+
+    @classmethod
+    def from_metadata(cls, text: str, meta: dict[str, Any]) -> Chunk:
+        data = {k: v for k, v in meta.items() if k in cls.model_fields}
+        headings = meta.get("headings") or ""
+        data["headings"] = headings.split("\x1f") if isinstance(headings, str) and headings else []
+        data["page"] = None if meta.get("page") in (None, -1) else int(meta["page"])
+        return cls(text=text, **data)
+
+
+class Hit(Record):
+    """A retrieved chunk with the scores from each retriever."""
+
+    chunk: Chunk
+    score: float = Field(description="Fused score (reciprocal rank fusion); higher is better.")
+    dense_score: float | None = Field(default=None, description="Cosine similarity, if found.")
+    dense_rank: int | None = None
+    keyword_score: float | None = Field(default=None, description="BM25 score, if found.")
+    keyword_rank: int | None = None
+
+
+class Citation(Record):
+    """Where an answer sentence comes from: a chunk and the span of it that supports it."""
+
+    marker: int = Field(description="The [n] number shown to the user (1-based).")
+    chunk_id: str
+    source: str
+    page: int | None = None
+    section: str = ""
+    quote: str = Field(description="The supporting span quoted from the chunk.")
+    support: float = Field(default=0.0, description="Support score of the cited sentence(s).")
+
+
+class SentenceCheck(Record):
+    """Verification of one answer sentence against the passage it cites."""
+
+    sentence: str
+    marker: int | None = Field(description="Marker after re-attachment; None if unsupported.")
+    original_marker: int | None = None
+    support: float
+    supported: bool
+
+
+class Usage(Record):
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+
+    def __add__(self, other: Usage) -> Usage:
+        return Usage(
+            prompt_tokens=self.prompt_tokens + other.prompt_tokens,
+            completion_tokens=self.completion_tokens + other.completion_tokens,
+        )
+
+
+class Timings(Record):
+    retrieval_s: float = 0.0
+    first_token_s: float | None = None
+    total_s: float = 0.0
+
+
+class AgentStep(Record):
+    """One ReAct step: what the model thought and did, and what it saw."""
+
+    index: int
+    thought: str
+    action: str
+    action_input: str
+    observation: str
+    error: str | None = None
+    usage: Usage = Usage()
+    seconds: float = 0.0
+
+
+class Answer(Record):
+    """What every caller (CLI, API, UI, eval) gets back for a question."""
+
+    question: str
+    standalone_question: str = Field(description="The question after condensing with history.")
+    text: str
+    abstained: bool
+    mode: Mode
+    prompt_name: str
+    citations: list[Citation] = Field(default_factory=list)
+    sentences: list[SentenceCheck] = Field(default_factory=list)
+    support_score: float = Field(default=0.0, description="Mean support of answer sentences.")
+    reasoning: str = Field(default="", description="Chain-of-thought, kept apart from the answer.")
+    hits: list[Hit] = Field(default_factory=list, description="Passages given to the model.")
+    related: list[Hit] = Field(
+        default_factory=list, description="Closest passages, shown when the answer abstains."
+    )
+    plan: list[str] = Field(default_factory=list, description="Agent sub-questions.")
+    steps: list[AgentStep] = Field(default_factory=list, description="Agent trace.")
+    message: str = Field(default="", description="Notice for the user (e.g. empty knowledge base).")
+    usage: Usage = Usage()
+    timings: Timings = Timings()

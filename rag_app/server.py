@@ -1,0 +1,244 @@
+"""LLM server control: start, probe and stop the local vLLM OpenAI-compatible server."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from importlib import metadata
+from pathlib import Path
+
+import httpx
+import psutil
+
+from rag_app.errors import LLMError
+from rag_app.settings import Settings
+
+# vLLM's CPU backend reserves this many GiB for the KV cache (0 = its own, larger, default).
+# SEE: vllm/envs.py VLLM_CPU_KVCACHE_SPACE
+DEFAULT_CPU_KVCACHE_GIB = "2"
+LOG_TAIL_LINES = 25
+STOP_GRACE_S = 20.0
+
+
+@dataclass(frozen=True)
+class ServerStatus:
+    """What is known about the local server on the configured host and port."""
+
+    base_url: str
+    healthy: bool
+    pid: int | None
+    model: str | None
+    log_path: Path
+    managed: bool  # started by us (pid file present) rather than found running
+
+
+def base_url(settings: Settings) -> str:
+    return f"http://{settings.llm_host}:{settings.llm_port}/v1"
+
+
+def pid_path(settings: Settings) -> Path:
+    return settings.run_dir / f"vllm-{settings.llm_port}.json"
+
+
+def log_path(settings: Settings) -> Path:
+    return settings.run_dir / f"vllm-{settings.llm_port}.log"
+
+
+def served_models(url: str, timeout: float = 3.0) -> list[str] | None:
+    """Model ids listed by an OpenAI-compatible `url` (…/v1), or None when it does not answer so."""
+    try:
+        response = httpx.get(f"{url.rstrip('/')}/models", timeout=timeout)
+        response.raise_for_status()
+        return [str(item["id"]) for item in response.json()["data"]]
+    except (httpx.HTTPError, ValueError, KeyError, TypeError):
+        return None
+
+
+def _read_pid_file(settings: Settings) -> dict[str, object] | None:
+    try:
+        data = json.loads(pid_path(settings).read_text())
+    except (OSError, ValueError):
+        return None
+    return data if isinstance(data, dict) else None
+
+
+def _alive(pid: int | None) -> bool:
+    if pid is None or not psutil.pid_exists(pid):
+        return False
+    try:
+        return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return False
+
+
+def status(settings: Settings) -> ServerStatus:
+    """Probe the configured port and our pid file; never starts anything."""
+    record = _read_pid_file(settings)
+    pid = int(str(record["pid"])) if record else None
+    managed = _alive(pid)
+    models = served_models(base_url(settings))
+    model = models[0] if models else (str(record.get("served_name")) if record else None)
+    return ServerStatus(
+        base_url=base_url(settings),
+        healthy=bool(models),
+        pid=pid if managed else None,
+        model=model,
+        log_path=log_path(settings),
+        managed=managed,
+    )
+
+
+def port_in_use(host: str, port: int) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.settimeout(1.0)
+        return sock.connect_ex((host, port)) == 0
+
+
+def serve(settings: Settings) -> ServerStatus:
+    """Start vLLM for the configured model (or reuse a healthy one) and wait until it answers."""
+    from rag_app.model import model_source, prepare_model, served_name_for
+
+    wanted = served_name_for(model_source(settings), settings)
+    current = status(settings)
+    if current.managed and not current.healthy:  # ours, still starting (or stuck): wait for it
+        return _wait_ready(settings, current.pid, time.monotonic())
+    if current.healthy:
+        if current.model != wanted:
+            raise LLMError(
+                f"port {settings.llm_port} already serves model {current.model!r}, not {wanted!r}: "
+                "stop that server (`rag llm stop`) or set RAG_LLM_PORT to another port"
+            )
+        return current
+    pid_path(settings).unlink(missing_ok=True)  # stale: its process is gone
+    if port_in_use(settings.llm_host, settings.llm_port):
+        raise LLMError(
+            f"port {settings.llm_port} on {settings.llm_host} is in use by another program "
+            "that is not an OpenAI-compatible server: free it or set RAG_LLM_PORT to another port"
+        )
+    prepared = prepare_model(settings)
+    started = time.monotonic()
+    pid = _launch(settings, prepared.path, prepared.served_name)
+    return _wait_ready(settings, pid, started)
+
+
+def cpu_only() -> bool:
+    """vLLM's CPU build installed, or no NVIDIA device: use the CPU flags and environment."""
+    try:
+        metadata.distribution("vllm-cpu")
+        return True
+    except metadata.PackageNotFoundError:
+        return not Path("/dev/nvidiactl").exists()
+
+
+def server_command(settings: Settings, model_dir: Path, served_name: str) -> list[str]:
+    """The vLLM command line; multi-GPU goes through llm_extra_args (--tensor-parallel-size N)."""
+    command = [sys.executable, "-m", "vllm.entrypoints.openai.api_server"]
+    command += ["--model", str(model_dir), "--served-model-name", served_name]
+    command += ["--host", settings.llm_host, "--port", str(settings.llm_port)]
+    command += ["--max-model-len", str(settings.llm_max_model_len)]
+    if cpu_only():
+        command.append("--enforce-eager")  # no CUDA graphs on CPU; also skips slow compiles
+    return command + list(settings.llm_extra_args)
+
+
+def server_env() -> dict[str, str]:
+    env = dict(os.environ)
+    env.setdefault("HF_HUB_OFFLINE", "1")
+    env.setdefault("VLLM_NO_USAGE_STATS", "1")
+    env.setdefault("DO_NOT_TRACK", "1")
+    if cpu_only():
+        env.setdefault("VLLM_CPU_KVCACHE_SPACE", DEFAULT_CPU_KVCACHE_GIB)
+    return env
+
+
+def _launch(settings: Settings, model_dir: Path, served_name: str) -> int:
+    """Start the server in its own session (so stop() can kill the whole group) and record it."""
+    settings.run_dir.mkdir(parents=True, exist_ok=True)
+    command = server_command(settings, model_dir, served_name)
+    with log_path(settings).open("ab") as log:
+        log.write(f"\n=== {datetime.now(UTC).isoformat()} {' '.join(command)}\n".encode())
+        log.flush()
+        process = subprocess.Popen(
+            command,
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            env=server_env(),
+            start_new_session=True,
+        )
+    record = {"pid": process.pid, "port": settings.llm_port, "served_name": served_name}
+    record["model_dir"] = str(model_dir)
+    tmp = pid_path(settings).with_suffix(".tmp")
+    tmp.write_text(json.dumps(record))
+    tmp.replace(pid_path(settings))
+    return process.pid
+
+
+def log_tail(settings: Settings, lines: int = LOG_TAIL_LINES) -> str:
+    try:
+        text = log_path(settings).read_text(errors="replace")
+    except OSError:
+        return "(no log)"
+    return "\n".join(text.splitlines()[-lines:])
+
+
+def _wait_ready(settings: Settings, pid: int | None, started: float) -> ServerStatus:
+    """Poll /v1/models until the server answers, dies or the start-up timeout passes."""
+    deadline = started + settings.llm_startup_timeout
+    while time.monotonic() < deadline:
+        current = status(settings)
+        if current.healthy:
+            return current
+        if not _alive(pid):
+            pid_path(settings).unlink(missing_ok=True)
+            raise LLMError(
+                f"the vLLM server exited during start-up; see {log_path(settings)}. "
+                f"Log tail:\n{log_tail(settings)}"
+            )
+        time.sleep(1.0)
+    stop(settings)
+    raise LLMError(
+        f"the vLLM server was not ready after {settings.llm_startup_timeout:.0f}s "
+        f"(RAG_LLM_STARTUP_TIMEOUT); see {log_path(settings)}. Log tail:\n{log_tail(settings)}"
+    )
+
+
+def stop(settings: Settings) -> bool:
+    """Stop the server we started on this port: its whole process group, then stray children."""
+    record = _read_pid_file(settings)
+    if record is None:
+        return False
+    pid = int(str(record["pid"]))
+    stopped = False
+    if _alive(pid):
+        _kill_tree(pid)
+        stopped = True
+    pid_path(settings).unlink(missing_ok=True)
+    return stopped
+
+
+def _kill_tree(pid: int) -> None:
+    try:
+        family = [psutil.Process(pid), *psutil.Process(pid).children(recursive=True)]
+    except psutil.NoSuchProcess:
+        family = []
+    for sig in (signal.SIGTERM, signal.SIGKILL):
+        try:
+            os.killpg(pid, sig)  # start_new_session=True made the server its group leader
+        except ProcessLookupError:
+            pass
+        for proc in family:  # children that left the group (vLLM workers may)
+            try:
+                proc.send_signal(sig)
+            except psutil.NoSuchProcess:
+                pass
+        _, alive = psutil.wait_procs(family, timeout=STOP_GRACE_S if sig == signal.SIGTERM else 5)
+        if not alive:
+            return

@@ -1,0 +1,197 @@
+"""Settings: the one configuration object every stage reads (env prefix RAG_, optional TOML file)."""
+
+from __future__ import annotations
+
+import os
+from functools import lru_cache
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import Field, SecretStr
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
+
+CONFIG_ENV = "RAG_CONFIG"
+DEFAULT_CONFIG_NAME = "rag.toml"
+
+
+def config_file_path() -> Path | None:
+    """The TOML file in force: $RAG_CONFIG, else ./rag.toml when it exists."""
+    explicit = os.environ.get(CONFIG_ENV)
+    if explicit:
+        return Path(explicit).expanduser()
+    local = Path.cwd() / DEFAULT_CONFIG_NAME
+    return local if local.is_file() else None
+
+
+class Settings(BaseSettings):
+    """Every knob of rag_app. Sources, highest first: init args, RAG_* env, TOML file, defaults."""
+
+    model_config = SettingsConfigDict(env_prefix="RAG_", extra="forbid", validate_default=True)
+
+    # --- where things live -------------------------------------------------------------------
+    data_dir: Path = Field(
+        default=Path("~/.rag_app"),
+        description="Folder holding knowledge bases, prepared models, server logs and pid files.",
+    )
+    kb: str = Field(default="default", description="Knowledge base used when none is named.")
+
+    # --- ingestion ---------------------------------------------------------------------------
+    embedding_model: str = Field(
+        default="",
+        description="sentence-transformers model folder or name; empty = bundled all-MiniLM-L6-v2.",
+    )
+    embedding_batch_size: int = Field(default=64, ge=1, description="Texts embedded per batch.")
+    chunk_size: int = Field(default=200, ge=16, description="Chunk size in embedding tokens.")
+    chunk_overlap: int = Field(default=32, ge=0, description="Overlap between chunks in tokens.")
+    max_file_mb: float = Field(default=50.0, gt=0, description="Files larger than this are skipped.")
+    store: Literal["faiss", "chroma"] = Field(
+        default="faiss", description="Vector store for new knowledge bases: faiss or chroma."
+    )
+    chroma_url: str | None = Field(
+        default=None,
+        description="Chroma server URL (chroma run); unset = embedded Chroma in the data dir.",
+    )
+    ann_threshold: int = Field(
+        default=200_000,
+        ge=0,
+        description="Above this many chunks the FAISS store uses an approximate (HNSW) index.",
+    )
+
+    # --- LLM ---------------------------------------------------------------------------------
+    llm_model: str = Field(
+        default="",
+        description="HF model folder or .gguf file to serve; empty = bundled SmolLM2-135M-Instruct.",
+    )
+    llm_base_url: str | None = Field(
+        default=None,
+        description="OpenAI-compatible endpoint (…/v1). When set, no local vLLM server is started.",
+    )
+    llm_api_key: SecretStr = Field(
+        default=SecretStr("EMPTY"), description="API key sent to the LLM endpoint."
+    )
+    llm_served_name: str = Field(
+        default="", description="Model name to request; empty = ask the server's /v1/models."
+    )
+    llm_host: str = Field(default="127.0.0.1", description="Host the local vLLM server binds.")
+    llm_port: int = Field(default=8000, ge=1, le=65535, description="Port of the local vLLM server.")
+    llm_max_model_len: int = Field(default=4096, ge=256, description="vLLM --max-model-len.")
+    llm_startup_timeout: float = Field(
+        default=300.0, gt=0, description="Seconds to wait for a local server to become ready."
+    )
+    llm_request_timeout: float = Field(
+        default=60.0, gt=0, description="Seconds before an LLM request is abandoned."
+    )
+    llm_max_retries: int = Field(default=1, ge=0, description="Retries of a failed LLM request.")
+    llm_temperature: float = Field(default=0.0, ge=0, le=2, description="Sampling temperature.")
+    llm_max_tokens: int = Field(default=256, ge=1, description="Max tokens generated per answer.")
+    llm_extra_args: list[str] = Field(
+        default_factory=list, description="Extra command-line arguments for the vLLM server."
+    )
+
+    # --- answering ---------------------------------------------------------------------------
+    top_k: int = Field(default=4, ge=1, description="Passages given to the model.")
+    fetch_k: int = Field(default=20, ge=1, description="Candidates per retriever before fusion.")
+    rrf_k: int = Field(default=60, ge=1, description="Reciprocal-rank-fusion constant.")
+    use_mmr: bool = Field(default=False, description="Diversify passages with MMR.")
+    mmr_lambda: float = Field(default=0.7, ge=0, le=1, description="MMR relevance/diversity mix.")
+    min_relevance: float = Field(
+        default=0.25,
+        description="Best dense cosine below this means nothing relevant was found (abstain).",
+    )
+    min_confidence: float = Field(
+        default=0.0,
+        ge=0,
+        le=1,
+        description="Answers whose mean token probability is below this abstain (calibrated).",
+    )
+    support_threshold: float = Field(
+        default=0.5, ge=0, le=1, description="Sentence support score needed to count as cited."
+    )
+
+    # --- agent -------------------------------------------------------------------------------
+    agent_max_steps: int = Field(default=6, ge=1, description="Most ReAct steps per question.")
+    agent_step_timeout: float = Field(default=60.0, gt=0, description="Seconds per agent step.")
+    agent_total_timeout: float = Field(default=300.0, gt=0, description="Seconds per agent run.")
+    agent_max_observation_chars: int = Field(
+        default=2000, ge=100, description="Observations are cut to this many characters."
+    )
+
+    # --- UI ----------------------------------------------------------------------------------
+    ui_port: int = Field(default=8501, ge=1, le=65535, description="Port of the Streamlit UI.")
+    max_upload_mb: float = Field(default=20.0, gt=0, description="Largest accepted upload.")
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        toml_path = config_file_path()
+        sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings]
+        if toml_path is not None:
+            sources.append(TomlConfigSettingsSource(settings_cls, toml_file=toml_path))
+        return tuple(sources)
+
+    # --- derived paths (one place, so every module agrees) -----------------------------------
+    @property
+    def root(self) -> Path:
+        return self.data_dir.expanduser().resolve()
+
+    @property
+    def kb_root(self) -> Path:
+        return self.root / "kb"
+
+    @property
+    def models_dir(self) -> Path:
+        return self.root / "models"
+
+    @property
+    def run_dir(self) -> Path:
+        """Server pid and log files."""
+        return self.root / "run"
+
+    def kb_dir(self, name: str | None = None) -> Path:
+        return self.kb_root / (name or self.kb)
+
+
+def setting_sources(settings: Settings) -> dict[str, str]:
+    """For `rag config show`: where each field's value came from (env, toml or default)."""
+    toml_path = config_file_path()
+    toml_keys: set[str] = set()
+    if toml_path is not None and toml_path.is_file():
+        import tomllib
+
+        toml_keys = set(tomllib.loads(toml_path.read_text()).keys())
+    origin: dict[str, str] = {}
+    for name in Settings.model_fields:
+        env_name = f"RAG_{name.upper()}"
+        if any(k.upper() == env_name for k in os.environ):
+            origin[name] = f"env {env_name}"
+        elif name in toml_keys:
+            origin[name] = f"toml {toml_path}"
+        elif name in settings.model_fields_set:
+            origin[name] = "argument"
+        else:
+            origin[name] = "default"
+    return origin
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """The process-wide settings (cached; tests build their own Settings instead)."""
+    return Settings()
+
+
+def settings_dump(settings: Settings) -> dict[str, Any]:
+    """Effective settings as JSON-friendly values, secrets masked."""
+    dumped = settings.model_dump(mode="json")
+    dumped["llm_api_key"] = "***" if settings.llm_api_key.get_secret_value() else ""
+    return dumped

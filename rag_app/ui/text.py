@@ -1,0 +1,33 @@
+"""UI text safety: document and model text is shown as text, never as live Markdown or HTML."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+# Every ASCII punctuation character may be backslash-escaped in CommonMark; escaping all of them
+# also disarms Streamlit's extras ($math$, :emoji:, :color[..] directives) and raw HTML tags.
+_PUNCT = re.compile(r"([!-/:-@\[-`{-~])")
+
+
+def as_text(text: str) -> str:
+    """Markdown source that displays `text` literally, keeping its line breaks."""
+    escaped = _PUNCT.sub(r"\\\1", text.replace("\r\n", "\n"))
+    return "  \n".join(escaped.split("\n"))  # two trailing spaces = hard line break
+
+
+def as_quote(text: str) -> str:
+    """`text` as a literal Markdown block quote (blank lines kept as quote paragraphs)."""
+    lines = [as_text(line) for line in text.strip().split("\n")]
+    return "\n".join(f"> {line}" if line.strip() else ">" for line in lines)
+
+
+def short_source(source: str) -> str:
+    """The file name of a source path (full paths are shown separately, in small print)."""
+    return Path(source).name or source
+
+
+def location(page: int | None, section: str) -> str:
+    """'p. 3 · Intro > Setup' style provenance label (empty parts left out)."""
+    parts = [f"p. {page}" if page else "", section]
+    return " · ".join(p for p in parts if p)

@@ -1,0 +1,33 @@
+"""Fakes for fast unit tests: they implement the real LangChain interfaces, nothing is patched."""
+
+from __future__ import annotations
+
+import hashlib
+import math
+import re
+
+from langchain_core.embeddings import Embeddings
+
+WORD = re.compile(r"\w+")
+
+
+class HashingEmbeddings(Embeddings):
+    """Deterministic bag-of-words embeddings: texts sharing words get similar, normalised vectors."""
+
+    def __init__(self, dim: int = 64, model_name: str = "fake-hashing") -> None:
+        self.dim = dim
+        self.model_name = model_name
+
+    def _embed(self, text: str) -> list[float]:
+        vec = [0.0] * self.dim
+        for word in WORD.findall(text.lower()):
+            digest = hashlib.sha1(word.encode()).digest()
+            vec[int.from_bytes(digest[:4], "little") % self.dim] += 1.0
+        norm = math.sqrt(sum(v * v for v in vec)) or 1.0
+        return [v / norm for v in vec]
+
+    def embed_documents(self, texts: list[str]) -> list[list[float]]:
+        return [self._embed(t) for t in texts]
+
+    def embed_query(self, text: str) -> list[float]:
+        return self._embed(text)
