@@ -26,7 +26,8 @@ class SentenceEmbeddings(Embeddings):
         self.model = model
         self.model_name = model_name  # portable name recorded in KB manifests
         self.batch_size = batch_size
-        self.dim = int(model.get_sentence_embedding_dimension())
+        dimension = getattr(model, "get_embedding_dimension", None)  # renamed in s-t 6
+        self.dim = int((dimension or model.get_sentence_embedding_dimension)())
 
     @property
     def tokenizer(self) -> Any:
@@ -73,6 +74,9 @@ def load_embedder(settings: Settings) -> Embeddings:
         if key not in _CACHE:
             os.environ.setdefault("HF_HUB_OFFLINE", "1")  # no hub access: models are local
             from sentence_transformers import SentenceTransformer
+            from transformers.utils import logging as hf_logging
+
+            hf_logging.disable_progress_bar()  # a per-load "Loading weights" bar is noise in CLIs
 
             try:
                 model = SentenceTransformer(target, device="cpu")

@@ -7,13 +7,13 @@ the two), `refresh()` reconciles it from the stored vectors: no re-embedding, no
 
 from __future__ import annotations
 
+import importlib
 import os
 import uuid
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
-import faiss
 import numpy as np
 from langchain_core.documents import Document
 from langchain_core.embeddings import Embeddings
@@ -24,12 +24,15 @@ from ingest.catalog import Catalog, NewChunk, StoredChunk
 from ingest.embed import embed_texts, normalise
 from rag_app.settings import Settings
 
+# faiss's bundled type stubs miss most of its SWIG API (IndexIDMap2.id_map, selectors, ...).
+faiss: Any = importlib.import_module("faiss")
+
 HNSW_M = 32
 HNSW_EF_CONSTRUCTION = 80
 HNSW_EF_SEARCH = 96
 
 
-def build_faiss_index(dim: int, n: int, settings: Settings | None = None) -> faiss.Index:
+def build_faiss_index(dim: int, n: int, settings: Settings | None = None) -> Any:
     """The (empty) index for `n` vectors: exact inner product, or HNSW above ann_threshold.
 
     Vectors are L2-normalised, so inner product is cosine similarity. The single place to tune.
@@ -43,7 +46,7 @@ def build_faiss_index(dim: int, n: int, settings: Settings | None = None) -> fai
     return faiss.IndexIDMap2(faiss.IndexFlatIP(dim))
 
 
-def is_hnsw(index: faiss.Index) -> bool:
+def is_hnsw(index: Any) -> bool:
     return isinstance(faiss.downcast_index(index.index), faiss.IndexHNSW)
 
 
@@ -67,7 +70,7 @@ class FaissStore(VectorStore):
         if path is not None:
             path.mkdir(parents=True, exist_ok=True)
         self.catalog = catalog or Catalog(path / "catalog.sqlite" if path else None)
-        self.index: faiss.Index | None = None
+        self.index: Any | None = None
         self.synced = 0  # catalog revision the in-memory index reflects
         self._load()
         self.refresh()
@@ -211,7 +214,8 @@ class FaissStore(VectorStore):
     ) -> list[str]:
         texts = list(texts)
         metas = metadatas or [{} for _ in texts]
-        chunk_ids = [i or uuid.uuid4().hex for i in (ids or [None] * len(texts))]
+        given: list[str | None] = list(ids) if ids else [None] * len(texts)
+        chunk_ids = [i or uuid.uuid4().hex for i in given]
         vectors = embed_texts(self._embedding, texts)
         rows = [
             NewChunk(cid, _meta_str(m, "source"), _meta_int(m, "position"), t, dict(m), v)

@@ -90,10 +90,14 @@ def decode_text(data: bytes) -> str:
         pass
     from charset_normalizer import from_bytes
 
-    best = from_bytes(data).best()
-    if best is None:
+    matches = list(from_bytes(data))
+    if not matches:
         raise IngestError("undecodable text: not UTF-8 and no other encoding fits")
-    return str(best)
+    best = min(matches, key=lambda m: m.chaos)
+    # Short Western texts fit several code pages about equally; windows-1252 is by far the most
+    # common legacy one, so it wins near-ties (else "crème" comes back as "crčme").
+    western = [m for m in matches if m.encoding == "cp1252" and m.chaos <= best.chaos + 0.1]
+    return str(western[0] if western else best)
 
 
 def _load_markdown(data: bytes) -> tuple[str, list[Section]]:

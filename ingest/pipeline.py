@@ -61,6 +61,11 @@ def token_spans_for(embeddings: Any) -> TokenSpans:
     return regex_token_spans
 
 
+def embedding_text(chunk: Chunk) -> str:
+    """What is embedded: the heading path gives a chunk its context (the stored text is exact)."""
+    return f"{chunk.section}\n{chunk.text}" if chunk.headings else chunk.text
+
+
 class _Run:
     """State of one ingest run: pending documents, the summary and the progress bars."""
 
@@ -109,7 +114,7 @@ class _Run:
         """Embed all pending chunks at once, then write their documents in one transaction."""
         if not self.pending:
             return
-        texts = [c.text for p in self.pending for c in p.chunks]
+        texts = [embedding_text(c) for p in self.pending for c in p.chunks]
         vectors = embed_texts(self.kb.embeddings, texts)
         writes, offset = [], 0
         for p in self.pending:

@@ -34,18 +34,21 @@ if TYPE_CHECKING:
 History = list[tuple[str, str]]
 FIELDS = '{"thought": ..., "action": ..., "action_input": ...}'
 MAX_SUB_QUESTIONS = 3
+PLAN_TOKENS = 192
+STEP_TOKENS = 160
+NO_INPUT = {"list_sources"}  # tools without an argument: any input means the same call
 
 
 @dataclass
 class AgentRun:
     """The state of one agent run (the trace grows step by step)."""
 
-    question: str
+    question: str  # standalone: a follow-up is rewritten with the history first
     ctx: ToolContext
     llm: BaseChatModel
     pool: ThreadPoolExecutor
     started: float = field(default_factory=time.monotonic)
-    history: History = field(default_factory=list)
+    asked: str = ""  # the user's own words
     plan: list[str] = field(default_factory=list)
     pending: list[str] = field(default_factory=list)  # sub-questions not searched yet
     steps: list[AgentStep] = field(default_factory=list)
@@ -63,9 +66,9 @@ class AgentRun:
     def remaining(self) -> float:
         return self.settings.agent_total_timeout - (time.monotonic() - self.started)
 
-    def call(self, prompt: str, schema: dict[str, object], name: str) -> ModelCall:
+    def call(self, prompt: str, schema: dict[str, object], name: str, max_tokens: int) -> ModelCall:
         timeout = min(self.settings.agent_step_timeout, max(self.remaining(), 0.01))
-        result = ask_json(self.llm, self.pool, prompt, name, schema, timeout)
+        result = ask_json(self.llm, self.pool, prompt, name, schema, timeout, max_tokens)
         self.usage = self.usage + result.usage
         return result
 
@@ -81,8 +84,12 @@ def run_agent(
     # One worker thread per run: a model call that overruns its time budget is abandoned there.
     pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="agent")
     try:
+        from rag_app.history import condense
+
+        started = time.monotonic()
+        standalone, _, usage = condense(question, history, llm)
         ctx = ToolContext(kb=kb, settings=settings)
-        run = AgentRun(question=question, ctx=ctx, llm=llm, pool=pool, history=list(history or []))
+        run = AgentRun(standalone, ctx, llm, pool, started=started, asked=question, usage=usage)
         make_plan(run)
         react(run)
         return final_answer(run)
@@ -94,8 +101,8 @@ def make_plan(run: AgentRun) -> None:
     """Ask for sub-questions; unusable output falls back to the question itself."""
     from rag_app.prompts import render_prompt
 
-    prompt = render_prompt("agent_plan", question=run.question, history=run.history[-4:])
-    result = run.call(prompt, plan_schema(MAX_SUB_QUESTIONS), "agent_plan")
+    prompt = render_prompt("agent_plan", question=run.question)
+    result = run.call(prompt, plan_schema(MAX_SUB_QUESTIONS), "agent_plan", PLAN_TOKENS)
     subs = parse_plan(result.data) if result.data is not None else []
     topic = set(content_words(run.question))
     kept: list[str] = []
@@ -117,7 +124,7 @@ def react(run: AgentRun) -> None:
             run.message = f"Agent stopped: the total time budget ({budget}) ran out."
             return
         started = time.monotonic()
-        result = run.call(step_prompt(run), step_schema(list(TOOLS)), "agent_step")
+        result = run.call(step_prompt(run), step_schema(list(TOOLS)), "agent_step", STEP_TOKENS)
         decision, error = (
             parse_step(result.data, list(TOOLS)) if result.error is None else (None, result.error)
         )
@@ -149,7 +156,7 @@ def react(run: AgentRun) -> None:
                 result.usage,
             )
             return
-        key = (action, " ".join(action_input.lower().split()))
+        key = call_key(action, action_input)
         if key in run.done:
             why = f"repeated {action}({action_input!r}) with the same input"
             record(
@@ -201,7 +208,7 @@ def steer(run: AgentRun, thought: str, action: str, action_input: str) -> tuple[
     sub-question has been searched. The override is written into the step's thought."""
     if not run.pending:
         return thought, action, action_input
-    key = (action, " ".join(action_input.lower().split()))
+    key = call_key(action, action_input)
     topic = set(content_words(run.question + " " + " ".join(run.plan)))
     off_topic = action == "search_docs" and not topic & set(content_words(action_input))
     if action == "finish" or key in run.done or off_topic:
@@ -211,6 +218,11 @@ def steer(run: AgentRun, thought: str, action: str, action_input: str) -> tuple[
         note = f"[loop: {why} replaced by a search for the next unsearched sub-question]"
         return f"{thought} {note}".strip(), "search_docs", run.pending[0]
     return thought, action, action_input
+
+
+def call_key(action: str, action_input: str) -> tuple[str, str]:
+    """What makes two calls the same (case and spacing do not)."""
+    return action, "" if action in NO_INPUT else " ".join(action_input.lower().split())
 
 
 def act(run: AgentRun, action: str, action_input: str) -> str:

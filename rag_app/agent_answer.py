@@ -12,14 +12,16 @@ from typing import TYPE_CHECKING
 
 from rag_app.agent_model import answer_schema, parse_answer
 from rag_app.records import ABSTAIN_PHRASE, Answer, Citation, Hit, Timings
+from rag_app.tools import THOUSANDS
 from rag_app.verify import content_words, lexical_support, split_sentences, verify
 
 if TYPE_CHECKING:
     from rag_app.agent import AgentRun
 
-GROUNDED = 0.5  # share of the answer's content words that must occur in what the tools returned
+GROUNDED = 0.67  # share of the answer's content words that must occur in one observed passage
 MAX_ANSWER_PASSAGES = 6
 MAX_CITED_FOR_TEXT = 2
+ANSWER_TOKENS = 96
 NUMBER = re.compile(r"\d+(?:\.\d+)?")
 
 
@@ -44,7 +46,7 @@ def final_answer(run: AgentRun) -> Answer:
     )
     message = run.message or ("" if hits else "The agent found no passages to answer from.")
     return Answer(
-        question=run.question,
+        question=run.asked or run.question,
         standalone_question=run.question,
         text=text,
         abstained=abstained,
@@ -81,8 +83,10 @@ def grounded(text: str, run: AgentRun, hits: list[Hit]) -> bool:
     is not just the question said back."""
     if is_abstention(text):
         return False
-    evidence = " ".join([h.chunk.text for h in hits] + [" ".join(c) for c in run.calculations])
-    if lexical_support(text, evidence) < GROUNDED:
+    # One passage (or one calculation) must hold the answer's words: words picked from several
+    # passages ("Marla Kestrel") are how a small model invents names.
+    evidence = [h.chunk.text for h in hits] + [" ".join(c) for c in run.calculations]
+    if max(lexical_support(text, e) for e in evidence) < GROUNDED:
         return False
     question = set(content_words(run.question))
     words = set(content_words(text))
@@ -102,7 +106,7 @@ def written_answer(run: AgentRun, hits: list[Hit]) -> str:
         calculations=run.calculations,
         question=run.question,
     )
-    result = run.call(prompt, answer_schema(), "agent_answer")
+    result = run.call(prompt, answer_schema(), "agent_answer", ANSWER_TOKENS)
     return parse_answer(result.data)
 
 
@@ -110,7 +114,7 @@ def cite(text: str, run: AgentRun, hits: list[Hit]) -> list[Citation]:
     """Cite the passages holding the answer's words and each number the calculator used."""
     chosen: dict[int, Citation] = {}
     for expression, _ in run.calculations:
-        for number in NUMBER.findall(expression.replace(",", "")):
+        for number in NUMBER.findall(THOUSANDS.sub("", expression)):
             for i, hit in enumerate(hits):
                 if re.search(
                     rf"(?<![\d.]){re.escape(number)}(?![\d])", hit.chunk.text.replace(",", "")
@@ -119,8 +123,10 @@ def cite(text: str, run: AgentRun, hits: list[Hit]) -> list[Citation]:
                     break
     support = [lexical_support(text, h.chunk.text) for h in hits]
     ranked = sorted(range(len(hits)), key=lambda i: (-support[i], -hits[i].score, i))
-    cited_for_text = [i for i in ranked if support[i] >= GROUNDED][:MAX_CITED_FOR_TEXT]
-    if not cited_for_text and not chosen and ranked and support[ranked[0]] > 0:
+    best = max(support, default=0.0)
+    # Only the passages that support the answer best: "48 metres" should not cite every "metres".
+    cited_for_text = [i for i in ranked if support[i] >= max(GROUNDED, best)][:MAX_CITED_FOR_TEXT]
+    if not cited_for_text and not chosen and best > 0:
         cited_for_text = ranked[:1]
     for i in cited_for_text:
         chosen.setdefault(i, _citation(i, hits[i], text))

@@ -19,8 +19,16 @@ if TYPE_CHECKING:
     from langchain_core.language_models import BaseChatModel
 
 FIRST_OBJECT = re.compile(r"\{.*\}", re.DOTALL)
-THOUGHT_CHARS = 300
-INPUT_CHARS = 200
+# Short fields keep a small model from rambling (and CPU generation time down).
+THOUGHT_CHARS = 160
+INPUT_CHARS = 100
+ANSWER_CHARS = 100
+ONE_LINE = r"^[^\n]*$"
+# A real question (a small model otherwise "plans" by writing an answer): one line, ends with "?".
+SUB_QUESTION = (
+    r"^(What|Who|Whom|Whose|When|Where|Which|Why|How|Is|Are|Was|Were|Do|Does|Did|Has|Have|Can|In)"
+    r" [^?\n]{3,90}\?$"
+)
 
 
 @dataclass(frozen=True)
@@ -34,8 +42,8 @@ class ModelCall:
     timed_out: bool = False
 
 
-def _string(max_length: int) -> dict[str, Any]:
-    return {"type": "string", "maxLength": max_length}
+def _string(max_length: int, pattern: str = ONE_LINE) -> dict[str, Any]:
+    return {"type": "string", "maxLength": max_length, "pattern": pattern}
 
 
 def step_schema(tools: list[str]) -> dict[str, Any]:
@@ -58,7 +66,7 @@ def plan_schema(max_items: int) -> dict[str, Any]:
         "properties": {
             "sub_questions": {
                 "type": "array",
-                "items": _string(INPUT_CHARS),
+                "items": _string(INPUT_CHARS, SUB_QUESTION),
                 "minItems": 1,
                 "maxItems": max_items,
             }
@@ -71,7 +79,7 @@ def plan_schema(max_items: int) -> dict[str, Any]:
 def answer_schema() -> dict[str, Any]:
     return {
         "type": "object",
-        "properties": {"answer": _string(INPUT_CHARS)},
+        "properties": {"answer": _string(ANSWER_CHARS)},
         "required": ["answer"],
         "additionalProperties": False,
     }
@@ -84,6 +92,7 @@ def ask_json(
     name: str,
     schema: dict[str, Any],
     timeout: float,
+    max_tokens: int,
 ) -> ModelCall:
     """Ask for JSON matching `schema`; errors, timeouts and bad JSON come back in ModelCall."""
     from langchain_core.messages import HumanMessage
@@ -92,7 +101,8 @@ def ask_json(
         "type": "json_schema",
         "json_schema": {"name": name, "schema": schema, "strict": True},
     }
-    bound = llm.bind(response_format=response_format)
+    # max_tokens bounds a reply that pads JSON with endless whitespace (the grammar allows it).
+    bound = llm.bind(response_format=response_format, max_tokens=max_tokens)
     future = pool.submit(bound.invoke, [HumanMessage(content=prompt)])
     try:
         message = future.result(timeout=timeout)

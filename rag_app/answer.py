@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from rag_app.errors import ConfigError
-from rag_app.generate import PROMPTS, Generation, render_qa, stream_answer
+from rag_app.generate import PROMPTS, Generation, focus, render_qa, stream_answer
 from rag_app.ground import Span, ground, is_abstention
 from rag_app.history import History, condense
 from rag_app.records import ABSTAIN_PHRASE, Answer, Hit, Mode, Timings, Usage
@@ -178,7 +178,8 @@ def ask_stream(
     if not run.hits or best_dense(run.hits) < settings.min_relevance:
         yield _abstain(run, "No passage in the knowledge base is relevant enough.")
         return
-    prompt = render_qa(run.prompt_name, run.standalone, run.hits)
+    passages = focus(run.standalone, run.hits, base.embeddings, settings.context_sentences)
+    prompt = render_qa(run.prompt_name, run.standalone, passages)
     gen: Generation | None = None
     for item in stream_answer(llm, run.prompt_name, prompt, run.started):
         if isinstance(item, Generation):

@@ -1,4 +1,4 @@
-"""CLI: the `rag` console script; each command group lives in rag_app/commands/ and calls rag_app."""
+"""CLI: the `rag` console script; each command group lives in rag_app/commands/, calling rag_app."""
 
 from __future__ import annotations
 
@@ -25,7 +25,7 @@ for group in (system, docs, answering, evaluate, ui):
 def main() -> None:
     """Entry point: a RagError becomes one clear line on stderr and exit code 1."""
     try:
-        app(standalone_mode=False)
+        result = app(standalone_mode=False)
     except RagError as exc:
         typer.secho(f"error: {exc}", fg=typer.colors.RED, err=True)
         sys.exit(1)
@@ -37,13 +37,14 @@ def main() -> None:
         sys.exit(130)
     except KeyboardInterrupt:
         sys.exit(130)
-    except Exception as exc:  # click usage errors carry their own exit code
-        import click
-
-        if isinstance(exc, click.ClickException):
-            exc.show()
-            sys.exit(exc.exit_code)
-        raise
+    except typer.TyperException as exc:  # usage errors (typer vendors click) carry an exit code
+        message = exc.format_message() if hasattr(exc, "format_message") else str(exc)
+        if message:  # empty when help was shown for a bare command group
+            typer.secho(f"error: {message} (see `rag --help`)", fg=typer.colors.RED, err=True)
+        sys.exit(int(getattr(exc, "exit_code", 2)))
+    # without standalone mode click *returns* the code of a raised typer.Exit instead of exiting
+    if isinstance(result, int) and not isinstance(result, bool) and result:
+        sys.exit(result)
 
 
 if __name__ == "__main__":

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import importlib.util
 import shutil
 import sys
@@ -27,13 +28,18 @@ class Check:
 def check_python() -> Check:
     version = ".".join(map(str, sys.version_info[:3]))
     ok = sys.version_info[:2] == (3, 11)
-    return Check("python", ok, f"Python {version}", "use Python 3.11 (scripts/setup.sh makes .venv)")
+    return Check(
+        "python", ok, f"Python {version}", "use Python 3.11 (scripts/setup.sh makes .venv)"
+    )
 
 
 def check_importable(module: str, fix: str) -> Check:
-    # find_spec only locates the package: importing torch/vllm here would take seconds
-    found = importlib.util.find_spec(module) is not None
-    return Check(module, found, "installed" if found else "not importable", fix)
+    """Really import it (seconds for vllm): a present but broken install must fail here."""
+    try:
+        imported = importlib.import_module(module)
+    except Exception as exc:  # any import-time failure is what we report
+        return Check(module, False, f"import failed: {type(exc).__name__}: {exc}", fix)
+    return Check(module, True, f"{module} {getattr(imported, '__version__', '?')}")
 
 
 def check_conflicts() -> Check:

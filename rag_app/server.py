@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -215,30 +216,33 @@ def stop(settings: Settings) -> bool:
     record = _read_pid_file(settings)
     if record is None:
         return False
-    pid = int(str(record["pid"]))
-    stopped = False
-    if _alive(pid):
-        _kill_tree(pid)
-        stopped = True
+    family = server_family(int(str(record["pid"])))
+    if family:
+        _kill_all(int(str(record["pid"])), family)
     pid_path(settings).unlink(missing_ok=True)
-    return stopped
+    return bool(family)
 
 
-def _kill_tree(pid: int) -> None:
-    try:
-        family = [psutil.Process(pid), *psutil.Process(pid).children(recursive=True)]
-    except psutil.NoSuchProcess:
-        family = []
+def server_family(pid: int) -> list[psutil.Process]:
+    """Processes of the server's group (even if its leader died) plus children that left it."""
+    family: dict[int, psutil.Process] = {}
+    for proc in psutil.process_iter():
+        with contextlib.suppress(psutil.Error, OSError):
+            if os.getpgid(proc.pid) == pid and proc.status() != psutil.STATUS_ZOMBIE:
+                family[proc.pid] = proc
+    with contextlib.suppress(psutil.Error):
+        for child in psutil.Process(pid).children(recursive=True):
+            family[child.pid] = child
+    return list(family.values())
+
+
+def _kill_all(pgid: int, family: list[psutil.Process]) -> None:
     for sig in (signal.SIGTERM, signal.SIGKILL):
-        try:
-            os.killpg(pid, sig)  # start_new_session=True made the server its group leader
-        except ProcessLookupError:
-            pass
-        for proc in family:  # children that left the group (vLLM workers may)
-            try:
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(pgid, sig)  # start_new_session=True made the server its group leader
+        for proc in family:  # children that left the group
+            with contextlib.suppress(psutil.Error):
                 proc.send_signal(sig)
-            except psutil.NoSuchProcess:
-                pass
         _, alive = psutil.wait_procs(family, timeout=STOP_GRACE_S if sig == signal.SIGTERM else 5)
         if not alive:
             return

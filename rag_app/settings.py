@@ -103,6 +103,12 @@ class Settings(BaseSettings):
         default=0.25,
         description="Best dense cosine below this means nothing relevant was found (abstain).",
     )
+    context_sentences: int = Field(
+        default=3,
+        ge=0,
+        description="Show the model only the N passage sentences closest to the question (0 = "
+        "whole passages); a 135M model extracts far better from a short context.",
+    )
     min_confidence: float = Field(
         default=0.0,
         ge=0,
@@ -187,7 +193,19 @@ def setting_sources(settings: Settings) -> dict[str, str]:
 @lru_cache(maxsize=1)
 def get_settings() -> Settings:
     """The process-wide settings (cached; tests build their own Settings instead)."""
-    return Settings()
+    from pydantic import ValidationError
+
+    from rag_app.errors import ConfigError
+
+    try:
+        return Settings()
+    except ValidationError as exc:  # one CLI line: name the setting and where it came from
+        problems = "; ".join(
+            f"{'.'.join(map(str, e['loc'])) or '?'}: {e['msg']} (got {e.get('input')!r})"
+            for e in exc.errors()
+        )
+        where = f" in {config_file_path()}" if config_file_path() else ""
+        raise ConfigError(f"invalid settings{where} or RAG_* env: {problems}") from exc
 
 
 def settings_dump(settings: Settings) -> dict[str, Any]:

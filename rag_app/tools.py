@@ -172,11 +172,13 @@ _FUNCTIONS: dict[str, Callable[..., Any]] = {"round": round, "min": min, "max": 
 MAX_EXPONENT = 100
 MAX_MAGNITUDE = 1e100
 MAX_EXPRESSION_CHARS = 200
+THOUSANDS = re.compile(r"(?<=\d),(?=\d{3}(?!\d))")
 
 
 def evaluate_arithmetic(expression: str) -> float | int:
     """Evaluate plain arithmetic by walking its syntax tree; anything else raises ToolError."""
-    expression = expression.strip().replace(",", "").replace("×", "*").replace("÷", "/")
+    # "1,200" is a thousands separator (as in documents); "max(3, 9)" keeps its comma.
+    expression = THOUSANDS.sub("", expression.strip()).replace("×", "*").replace("÷", "/")
     if not expression:
         raise ToolError("calculator needs an expression such as 2 + 3 * 4.")
     if len(expression) > MAX_EXPRESSION_CHARS:

@@ -1,4 +1,4 @@
-"""Uploads: save files a user sends through the UI into the knowledge base's upload folder, safely."""
+"""Uploads: save files sent through the UI into the knowledge base's upload folder, safely."""
 
 from __future__ import annotations
 

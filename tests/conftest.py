@@ -30,21 +30,37 @@ def fake_embeddings() -> HashingEmbeddings:
     return HashingEmbeddings()
 
 
+def session_data_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """$RAG_TEST_DATA_DIR (kept across runs: the converted model is reused), else a tmp dir."""
+    configured = os.environ.get("RAG_TEST_DATA_DIR")
+    if configured:
+        path = Path(configured).expanduser().resolve()
+        path.mkdir(parents=True, exist_ok=True)
+        return path
+    return tmp_path_factory.getbasetemp() / "rag-test-data"
+
+
+def server_settings(data_dir: Path, port: int) -> Settings:
+    """Settings for a test-managed vLLM server (never port 8000: the dev server lives there)."""
+    return Settings(data_dir=data_dir, llm_port=port, llm_startup_timeout=900.0)
+
+
 @pytest.fixture(scope="session")
 def vllm_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """Base URL (…/v1) of a real vLLM server with the default model, one per test session.
 
-    $RAG_TEST_LLM_BASE_URL reuses an already running server (CI starts none itself: the fixture
-    does). The foundation issue fills in the managed start/stop below.
+    $RAG_TEST_LLM_BASE_URL reuses an already running server; otherwise the fixture prepares the
+    default model (cached in $RAG_TEST_DATA_DIR) and starts vLLM on $RAG_TEST_LLM_PORT (8765).
+    Use it as `Settings(llm_base_url=vllm_server, ...)`.
     """
     external = os.environ.get("RAG_TEST_LLM_BASE_URL")
     if external:
-        yield external
+        yield external.rstrip("/")
         return
     from rag_app import server
 
-    data_dir = Path(os.environ.get("RAG_TEST_DATA_DIR") or tmp_path_factory.mktemp("vllm-data"))
-    settings = Settings(data_dir=data_dir, llm_port=int(os.environ.get("RAG_TEST_LLM_PORT", "8765")))
+    port = int(os.environ.get("RAG_TEST_LLM_PORT", "8765"))
+    settings = server_settings(session_data_dir(tmp_path_factory), port)
     status = server.serve(settings)
     try:
         yield status.base_url

@@ -71,9 +71,8 @@ def _summary_line(answer: Answer) -> str:
 
 def _citation_expander(citation: Citation) -> None:
     where = location(citation.page, citation.section)
-    label = f"[{citation.marker}] {short_source(citation.source)}" + (
-        f" · {where}" if where else ""
-    )
+    label = f"[{citation.marker}] {short_source(citation.source)}"
+    label += f" · {where}" if where else ""
     with st.expander(as_text(label)):
         st.markdown(as_quote(citation.quote))
         st.caption(as_text(f"{citation.source} · support {citation.support:.2f}"))

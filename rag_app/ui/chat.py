@@ -1,4 +1,4 @@
-"""UI chat page: ask the knowledge base, stream the answer, keep the conversation per browser session."""
+"""UI chat page: ask the knowledge base, stream the answer, keep the conversation per session."""
 
 from __future__ import annotations
 
@@ -93,7 +93,10 @@ def _answer_question(question: str, mode: Mode, settings: Settings, messages: li
             st.error(str(exc))
             return
         except Exception as exc:  # keep the app usable; show what failed instead of a traceback
-            message = f"Answering failed ({type(exc).__name__}: {exc}). Check the model server status in the sidebar."
+            message = (
+                f"Answering failed ({type(exc).__name__}: {exc}). "
+                "Check the model server status in the sidebar."
+            )
             messages.append(Turn("assistant", "", error=message))
             st.error(message)
             return

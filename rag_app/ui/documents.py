@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import streamlit as st
 
@@ -54,7 +54,7 @@ def render_documents_page() -> None:
 
 
 def ingest_uploads(files: list[UploadedFile], settings: Settings) -> list[FileResult]:
-    """Save each upload safely and ingest it, with a progress bar; one bad file never stops the rest."""
+    """Save and ingest each upload under a progress bar; one bad file never stops the rest."""
     try:
         kb = state.knowledge_base(settings, create=True)
     except RagError as exc:
@@ -81,29 +81,25 @@ def _ingest_one(
         summary = ingest_paths([path], kb)
     except RagError as exc:
         return FileResult(upload.name, False, str(exc))
-    failed = list(summary.failed)
-    if failed:
-        path.unlink(missing_ok=True)  # keep the upload folder to documents that are in the KB
-        return FileResult(upload.name, False, _reason(failed[0]))
-    for name, label in (("added", "added"), ("changed", "updated"), ("unchanged", "unchanged")):
-        if _count(getattr(summary, name, 0)):
+    if summary.failed or summary.skipped:
+        path.unlink(missing_ok=True)  # the upload folder holds only documents in the KB
+        issue = (summary.failed or summary.skipped)[0]
+        return FileResult(upload.name, False, issue.reason)
+    for count, label in (
+        (summary.added, "added"),
+        (summary.changed, "updated"),
+        (summary.unchanged, "already up to date"),
+    ):
+        if count:
             return FileResult(upload.name, True, label, summary.chunks_written)
-    return FileResult(upload.name, False, "skipped: no text could be read from it")
-
-
-def _count(value: Any) -> int:
-    return len(value) if isinstance(value, list | tuple | set | dict) else int(value or 0)
-
-
-def _reason(failure: Any) -> str:
-    reason = failure.get("reason") if isinstance(failure, dict) else getattr(failure, "reason", "")
-    return str(reason or failure)
+    return FileResult(upload.name, False, "no text could be read from it")
 
 
 def _show_results(results: list[FileResult]) -> None:
     for result in results:
         if result.ok:
-            chunks = f" · {result.chunks} chunks" if result.chunks else ""
+            plural = "s" if result.chunks != 1 else ""
+            chunks = f" · {result.chunks} chunk{plural}" if result.chunks else ""
             st.success(as_text(f"{result.name}: {result.status}{chunks}"), icon=":material/check:")
         else:
             st.error(as_text(f"{result.name}: {result.status}"), icon=":material/error:")

@@ -1,4 +1,4 @@
-"""UI sidebar: knowledge base, answer settings (top-k, endpoint, temperature) and LLM server status."""
+"""UI sidebar: knowledge base, answer settings (top-k, endpoint, temperature), LLM server status."""
 
 from __future__ import annotations
 

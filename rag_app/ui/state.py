@@ -1,4 +1,4 @@
-"""UI state: effective settings and the cached heavy objects (embedder, knowledge bases, LLM client).
+"""UI state: effective settings and the cached heavy objects (embedder, stores, LLM client).
 
 Tests (Streamlit AppTest) inject fakes through session-state keys instead of patching:
 `settings` (a Settings), `embeddings` (a LangChain Embeddings), `llm` (a BaseChatModel).
@@ -83,7 +83,9 @@ def _embedder(model: str, _settings: Settings) -> Embeddings:
 def knowledge_base(settings: Settings, create: bool = False) -> KnowledgeBase:
     """The session's knowledge base, opened once per process (KnowledgeBaseError if missing)."""
     emb = embeddings(settings)
-    key = f"{settings.root}|{settings.kb}|{getattr(emb, 'model_name', type(emb).__name__)}"
+    from ingest.embed import embedder_name
+
+    key = f"{settings.root}|{settings.kb}|{embedder_name(emb)}"
     return _kb(key, settings, emb, create)
 
 

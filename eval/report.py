@@ -1,0 +1,141 @@
+"""`rag eval report RUN`: report.md with metric tables and PNG plots (matplotlib, Agg backend)."""
+
+from __future__ import annotations
+
+import json
+from collections import defaultdict
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from eval.abstention import threshold_curve
+from eval.runner import CONFIG, read_rows, write_atomic
+from eval.summary import mean, read_segments, summarize
+from rag_app.errors import ConfigError
+
+WH_WORDS = ("what", "which", "who", "whom", "whose", "when", "where", "why", "how")
+
+
+def question_type(question: str) -> str:
+    """The first wh-word of the question ("other" when there is none)."""
+    for word in question.lower().replace("?", " ").split():
+        if word in WH_WORDS:
+            return "who" if word in ("whom", "whose") else word
+    return "other"
+
+
+def f1_by_type(rows: Sequence[dict[str, Any]]) -> dict[str, tuple[float, int]]:
+    groups: dict[str, list[float]] = defaultdict(list)
+    for r in rows:
+        if "f1" in r.get("scores", {}):
+            groups[question_type(r["question"])].append(float(r["scores"]["f1"]))
+    return {k: (100 * sum(v) / len(v), len(v)) for k, v in sorted(groups.items())}
+
+
+def _plots(rows: Sequence[dict[str, Any]], out_dir: Path) -> list[str]:
+    """Write the PNGs that apply to this run; returns their file names."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    made: list[str] = []
+    by_type = f1_by_type(rows)
+    if by_type:
+        fig, ax = plt.subplots(figsize=(6, 3.5))
+        ax.bar(list(by_type), [v for v, _ in by_type.values()], color="#4c72b0")
+        ax.set_ylabel("F1 (%)")
+        ax.set_title("F1 by question type")
+        made.append(_save(fig, out_dir / "f1_by_type.png"))
+    if rows and "abstained" in rows[0] and any(r["has_answer"] for r in rows):
+        fig, ax = plt.subplots(figsize=(5, 4))
+        has = [bool(r["has_answer"]) for r in rows]
+        for key, label in (("support_score", "answer support"), ("retrieval_confidence", "best cosine")):
+            curve = threshold_curve(has, [float(r["scores"].get(key) or 0.0) for r in rows])
+            ax.plot([p["recall"] for p in curve], [p["precision"] for p in curve], "o-", label=label, ms=3)
+        ax.set_xlabel("recall of unanswerable questions")
+        ax.set_ylabel("abstention precision")
+        ax.set_title("Abstain when score < threshold")
+        ax.legend()
+        made.append(_save(fig, out_dir / "abstention_pr.png"))
+    latency = [float(r["timings"]["total_s"]) for r in rows if r.get("timings")]
+    if latency:
+        fig, ax = plt.subplots(figsize=(5, 3.5))
+        ax.hist(latency, bins=30, color="#55a868")
+        ax.set_xlabel("seconds per question")
+        ax.set_title("Latency")
+        made.append(_save(fig, out_dir / "latency.png"))
+    return made
+
+
+def _save(fig: Any, path: Path) -> str:
+    import matplotlib.pyplot as plt
+
+    tmp = path.with_name(f".{path.stem}.tmp.png")
+    fig.tight_layout()
+    fig.savefig(tmp, dpi=110)
+    plt.close(fig)
+    tmp.replace(path)
+    return path.name
+
+
+def _fmt(value: Any, pct: bool = False) -> str:
+    if value is None:
+        return "n/a"
+    if isinstance(value, float):
+        return f"{100 * value:.1f}" if pct else f"{value:.3f}"
+    return str(value)
+
+
+def _table(title: str, values: dict[str, Any], pct: bool = False) -> list[str]:
+    rows = [f"| {k} | {_fmt(v, pct)} |" for k, v in values.items() if not isinstance(v, dict)]
+    return [f"## {title}", "", "| metric | value |", "|---|---|", *rows, ""] if rows else []
+
+
+def render(summary: dict[str, Any], rows: Sequence[dict[str, Any]], plots: list[str]) -> str:
+    cfg = summary.get("config", {})
+    lines = [
+        f"# Evaluation report: {cfg.get('pipeline', '?')} / {cfg.get('mode', '?')}",
+        "",
+        f"Dataset `{cfg.get('dataset', '?')}` ({cfg.get('format', '?')}), {summary['questions']} "
+        f"questions (seed {cfg.get('seed')}, limit {cfg.get('limit')}), {summary['errors']} errors.",
+        "",
+    ]
+    answer = {k: (round(v, 2) if isinstance(v, float) else v) for k, v in summary["answer"].items()}
+    lines += _table("Answers (SQuAD EM/F1, %)", answer)
+    lines += _table("Abstention (%)", summary.get("abstention", {}), pct=True)
+    lines += _table("Factuality (%)", summary["factuality"], pct=True)
+    lines += _table("Retrieval (%)", summary["retrieval"], pct=True)
+    lines += _table("Cost", summary["cost"])
+    by_type = f1_by_type(rows)
+    if by_type:
+        lines += ["## F1 by question type", "", "| type | F1 | n |", "|---|---|---|"]
+        lines += [f"| {k} | {v:.1f} | {n} |" for k, (v, n) in by_type.items()] + [""]
+    lines += [f"![{p}]({p})" for p in plots]
+    errors = [r for r in rows if r.get("error")][:5]
+    if errors:
+        lines += ["", "## First errors", ""] + [f"- `{r['id']}`: {r['error']}" for r in errors]
+    return "\n".join(lines) + "\n"
+
+
+def load_run(run_dir: Path) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """(summary, rows) of a run folder, recomputed from results.jsonl."""
+    if not (run_dir / "results.jsonl").is_file():
+        raise ConfigError(f"{run_dir}: no results.jsonl; pass the --out folder of `rag eval run`")
+    rows = read_rows(run_dir)
+    summary = summarize(rows, read_segments(run_dir))
+    if (run_dir / CONFIG).is_file():
+        summary["config"] = json.loads((run_dir / CONFIG).read_text(encoding="utf-8"))
+    return summary, rows
+
+
+def write_report(run_dir: Path) -> Path:
+    summary, rows = load_run(run_dir)
+    ok = [r for r in rows if not r.get("error")]
+    plots = _plots(ok, run_dir)
+    path = run_dir / "report.md"
+    write_atomic(path, render(summary, rows, plots))
+    return path
+
+
+__all__ = ["mean", "question_type", "write_report", "load_run"]

@@ -1,0 +1,127 @@
+"""The chat UI in a real browser: Chromium (Playwright) -> rag ui (streamlit run) -> real vLLM.
+
+The steps share one browser session and run in file order, like a user's visit: ask, use the
+agent, upload a document and ask about it, upload a corrupt file and carry on. A screenshot
+of the page is saved to tests/artifacts/ after each step.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+pytestmark = [pytest.mark.browser, pytest.mark.integration, pytest.mark.slow]
+
+ARTIFACTS = Path(__file__).resolve().parents[1] / "artifacts"
+ANSWER_TIMEOUT_MS = 180_000
+AGENT_TIMEOUT_MS = 400_000
+FINAL_SUMMARY = re.compile(r"\d+ sources?\b")
+NEW_DOC = (
+    "Quillmere otter count\n\n"
+    "The Quillmere otter count is held every year on the first Sunday of October.\n"
+    "Volunteers meet at the Reedhouse boathouse at seven in the morning.\n"
+)
+
+# Records every distinct text of the newest chat message while it shows the streaming cursor.
+WATCH_STREAM = """() => {
+  window.__streamed = [];
+  if (window.__observer) window.__observer.disconnect();
+  window.__observer = new MutationObserver(() => {
+    const msgs = document.querySelectorAll('[data-testid="stChatMessage"]');
+    const text = msgs.length ? msgs[msgs.length - 1].innerText : '';
+    const seen = window.__streamed;
+    if (text.includes('\u258c') && seen[seen.length - 1] !== text) seen.push(text);
+  });
+  window.__observer.observe(document.body, {subtree: true, childList: true, characterData: true});
+}"""
+
+
+def shot(page: Any, name: str) -> None:
+    page.screenshot(path=str(ARTIFACTS / f"ui_{name}.png"))
+
+
+def ask(page: Any, question: str, timeout_ms: int = ANSWER_TIMEOUT_MS) -> Any:
+    """Type a question, wait for the finished answer (its summary line), return that message."""
+    before = page.get_by_test_id("stChatMessage").count()
+    page.evaluate(WATCH_STREAM)
+    box = page.get_by_test_id("stChatInputTextArea")
+    box.fill(question)
+    box.press("Enter")
+    answer = page.get_by_test_id("stChatMessage").nth(before + 1)
+    # The summary "<mode> · … N sources" (or an "I don't know"/error notice) ends an answer.
+    summary = answer.get_by_test_id("stCaptionContainer").filter(has_text=FINAL_SUMMARY)
+    summary.or_(answer.get_by_test_id("stAlert")).first.wait_for(timeout=timeout_ms)
+    return answer
+
+
+def open_page(page: Any, title: str) -> None:
+    page.get_by_test_id("stSidebarNavLink").filter(has_text=title).click()
+    page.wait_for_url(f"**/{'' if title == 'Chat' else title.lower()}")
+
+
+def test_1_question_streams_answer_with_quoted_source(browser_page: Any) -> None:
+    page = browser_page
+    answer = ask(page, "Who designed and built the Harrow Point Lighthouse?")
+    streamed = page.evaluate("window.__streamed")
+    lengths = [len(t) for t in streamed]
+    assert len(streamed) >= 2 and lengths[-1] > lengths[0], f"no visible streaming: {streamed}"
+    source = answer.get_by_test_id("stExpander").filter(has_text="harrow_point_lighthouse.md")
+    source.first.locator("summary").click()
+    quote = source.first.locator("blockquote")
+    quote.wait_for()
+    assert len(quote.inner_text().strip()) > 20
+    assert re.search(r"\[\d+\] harrow_point_lighthouse\.md", source.first.inner_text())
+    shot(page, "1_answer_with_source")
+
+
+def test_2_agent_mode_shows_steps(browser_page: Any) -> None:
+    page = browser_page
+    page.get_by_test_id("stButtonGroup").get_by_text("Agent", exact=True).click()
+    answer = ask(page, "When was the Kestrel Bridge opened?", timeout_ms=AGENT_TIMEOUT_MS)
+    trace = answer.get_by_test_id("stExpander").filter(has_text="Agent plan and steps")
+    trace.locator("summary").click()
+    details = trace.get_by_test_id("stExpanderDetails")
+    details.get_by_text("Step 1", exact=False).first.wait_for()
+    assert "Plan" in details.inner_text()
+    shot(page, "2_agent_steps")
+
+
+def test_3_uploaded_file_can_be_asked_about(browser_page: Any, tmp_path: Path) -> None:
+    page = browser_page
+    doc = tmp_path / "quillmere_otters.txt"
+    doc.write_text(NEW_DOC)
+    open_page(page, "Documents")
+    page.get_by_test_id("stFileUploaderDropzoneInput").set_input_files(str(doc))
+    success = page.get_by_test_id("stAlertContentSuccess").filter(has_text="quillmere_otters.txt")
+    success.wait_for(timeout=ANSWER_TIMEOUT_MS)
+    assert "added" in success.inner_text()
+    page.get_by_test_id("stDataFrame").wait_for()
+    open_page(page, "Chat")
+    page.get_by_test_id("stButtonGroup").get_by_text("Direct", exact=True).click()
+    answer = ask(page, "When is the Quillmere otter count held?")
+    # Whatever the small model writes, the passage it was given must come from the new file.
+    assert "quillmere_otters.txt" in answer.inner_text()
+    shot(page, "3_uploaded_file_answer")
+
+
+def test_4_corrupt_upload_shows_error_and_app_keeps_working(
+    browser_page: Any, tmp_path: Path
+) -> None:
+    page = browser_page
+    broken = tmp_path / "broken_report.pdf"
+    broken.write_bytes(b"%PDF-1.7\n1 0 obj << /Type /Catalog >> garbage without xref")
+    open_page(page, "Documents")
+    page.get_by_test_id("stFileUploaderDropzoneInput").set_input_files(str(broken))
+    error = page.get_by_test_id("stAlertContentError").filter(has_text="broken_report.pdf")
+    error.wait_for(timeout=ANSWER_TIMEOUT_MS)
+    assert len(error.inner_text()) > len("broken_report.pdf: ") + 5, "the error gives a reason"
+    assert "quillmere_otters.txt" in page.get_by_test_id("stDataFrame").inner_text()
+    shot(page, "4a_corrupt_upload_error")
+    open_page(page, "Chat")
+    answer = ask(page, "How long is the Kestrel Bridge?")
+    assert answer.get_by_test_id("stExpander").count() >= 1
+    assert page.get_by_test_id("stException").count() == 0
+    shot(page, "4b_chat_after_error")

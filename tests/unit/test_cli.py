@@ -1,0 +1,123 @@
+"""The `rag` CLI: help lists every command with a purpose; bad input is one line and exit != 0."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import typer
+
+from rag_app.cli import app
+
+
+def run_rag(tmp_path: Path, *args: str, **env: str) -> subprocess.CompletedProcess[str]:
+    """Run the real console entry point in a clean environment with a private data dir."""
+    clean = {k: v for k, v in os.environ.items() if not k.startswith("RAG_")}
+    clean.update({"RAG_DATA_DIR": str(tmp_path / "data"), "HF_HUB_OFFLINE": "1", **env})
+    return subprocess.run(
+        [sys.executable, "-m", "rag_app.cli", *args],
+        capture_output=True,
+        text=True,
+        env=clean,
+        cwd=tmp_path,
+        timeout=300,
+    )
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def assert_one_error_line(result: subprocess.CompletedProcess[str], *needles: str) -> None:
+    assert result.returncode != 0
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert lines[0].startswith("error: ")
+    for needle in needles:
+        assert needle in lines[0]
+
+
+def test_help_lists_every_command_with_a_purpose(tmp_path: Path) -> None:
+    result = run_rag(tmp_path, "--help")
+    assert result.returncode == 0
+    group = typer.main.get_command(app)
+    commands = group.commands  # type: ignore[attr-defined]
+    assert {"config", "model", "llm", "doctor"} <= set(commands)
+    for name, command in commands.items():
+        assert name in result.stdout
+        assert command.get_short_help_str().strip(), f"`rag {name}` has no help text"
+
+
+def test_subcommand_help_explains_options(tmp_path: Path) -> None:
+    result = run_rag(tmp_path, "model", "prepare", "--help")
+    assert result.returncode == 0
+    assert "--model" in result.stdout and "gguf" in result.stdout
+
+
+def test_unknown_command_is_one_line(tmp_path: Path) -> None:
+    assert_one_error_line(run_rag(tmp_path, "no-such-command"), "no-such-command")
+
+
+def test_unknown_option_is_one_line(tmp_path: Path) -> None:
+    assert_one_error_line(run_rag(tmp_path, "llm", "serve", "--bogus"), "--bogus")
+
+
+def test_nonexistent_model_path_is_one_line(tmp_path: Path) -> None:
+    missing = str(tmp_path / "missing" / "model.gguf")
+    assert_one_error_line(run_rag(tmp_path, "model", "prepare", "--model", missing), missing)
+
+
+def test_corrupt_gguf_is_one_line(tmp_path: Path) -> None:
+    bogus = tmp_path / "broken.gguf"
+    bogus.write_bytes(b"definitely not a gguf file")
+    result = run_rag(tmp_path, "model", "prepare", "--model", str(bogus))
+    assert_one_error_line(result, str(bogus), "not a GGUF file")
+
+
+def test_bad_setting_value_is_reported(tmp_path: Path) -> None:
+    result = run_rag(tmp_path, "config", "show", RAG_LLM_PORT="not-a-port")
+    assert result.returncode != 0
+    assert "llm_port" in result.stderr
+
+
+def test_config_show_json_reports_values_and_sources(tmp_path: Path) -> None:
+    result = run_rag(tmp_path, "config", "show", "--json", RAG_TOP_K="9")
+    assert result.returncode == 0, result.stderr
+    doc = json.loads(result.stdout)
+    assert doc["top_k"] == {"value": 9, "source": "env RAG_TOP_K"}
+    assert doc["data_dir"]["source"] == "env RAG_DATA_DIR"
+    assert doc["fetch_k"]["source"] == "default"
+    assert doc["llm_api_key"]["value"] == "***"
+
+
+def test_llm_status_without_server_exits_non_zero(tmp_path: Path) -> None:
+    result = run_rag(tmp_path, "llm", "status", "--json", RAG_LLM_PORT=str(free_port()))
+    assert result.returncode == 1
+    assert json.loads(result.stdout)["healthy"] is False
+
+
+def test_llm_stop_without_server_says_so(tmp_path: Path) -> None:
+    result = run_rag(tmp_path, "llm", "stop", RAG_LLM_PORT=str(free_port()))
+    assert result.returncode == 0
+    assert "no server" in result.stdout
+
+
+@pytest.mark.slow
+def test_doctor_names_failures_and_what_to_do(tmp_path: Path) -> None:
+    url = f"http://127.0.0.1:{free_port()}/v1"
+    result = run_rag(tmp_path, "doctor", RAG_LLM_BASE_URL=url)
+    assert result.returncode == 1
+    lines = result.stdout.splitlines()
+    assert any(line.startswith("[ok  ] python") for line in lines), result.stdout
+    assert any(line.startswith("[ok  ] torch") for line in lines), result.stdout
+    server = next(line for line in lines if "llm server" in line)
+    assert server.startswith("[FAIL]") and url in server and "->" in server
+    model = next(line for line in lines if "] model" in line)
+    assert model.startswith("[FAIL]") and "rag model prepare" in model

@@ -1,0 +1,78 @@
+"""Unit tests for ingest.faiss_store: ids, deletes, persistence, reconcile after a crash, HNSW."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from ingest.catalog import Catalog, NewChunk
+from ingest.faiss_store import FaissStore, build_faiss_index, is_hnsw
+from rag_app.settings import Settings
+from tests.fakes import HashingEmbeddings
+
+TEXTS = ["red apples grow", "green pears ripen", "blue sea waves", "grey stone tower"]
+
+
+def ids_in(store: FaissStore) -> set[int]:
+    import faiss
+
+    return set(faiss.vector_to_array(store.index.id_map).tolist()) if store.index else set()
+
+
+def test_add_search_delete_and_reopen(tmp_path: Path) -> None:
+    emb = HashingEmbeddings()
+    store = FaissStore(emb, path=tmp_path)
+    ids = store.add_texts(TEXTS, [{"source": f"s{i}", "n": i} for i in range(4)])
+    top = store.similarity_search_with_score("blue sea", k=2)
+    assert top[0][0].page_content == "blue sea waves" and top[0][1] > top[1][1]
+    assert top[0][0].metadata == {"source": "s2", "n": 2} and top[0][0].id == ids[2]
+    store.delete([ids[2]])
+    assert "blue sea waves" not in [d.page_content for d in store.similarity_search("blue sea", 4)]
+    reopened = FaissStore(emb, path=tmp_path)
+    assert sorted(d.page_content for d in reopened.similarity_search("x", k=10)) == sorted(
+        TEXTS[:2] + TEXTS[3:]
+    )
+    assert [p.name for p in tmp_path.glob("index.*.faiss")] == [
+        f"index.{reopened.catalog.revision()}.faiss"
+    ]
+
+
+def test_source_filter(tmp_path: Path) -> None:
+    store = FaissStore(HashingEmbeddings(), path=None)
+    store.add_texts(TEXTS, [{"source": "a"}, {"source": "b"}, {"source": "a"}, {"source": "b"}])
+    found = store.similarity_search("blue sea", k=4, source="b")
+    assert {d.metadata["source"] for d in found} == {"b"} and len(found) == 2
+
+
+def test_index_behind_catalog_is_reconciled(tmp_path: Path) -> None:
+    """A crash after the catalog commit but before the index save loses nothing on reopen."""
+    emb = HashingEmbeddings()
+    store = FaissStore(emb, path=tmp_path)
+    ids = store.add_texts(TEXTS[:2])
+    # Simulate the crash: write to the catalog only (a second process), never save the index.
+    other = Catalog(tmp_path / "catalog.sqlite")
+    vec = np.asarray(emb.embed_query(TEXTS[2]), dtype=np.float32)
+    with other.transaction():
+        other.delete_chunk_ids([ids[0]])
+        other.insert_chunks([NewChunk("late", None, 0, TEXTS[2], {}, vec)])
+    reopened = FaissStore(emb, path=tmp_path)
+    assert ids_in(reopened) == set(reopened.catalog.all_ids().tolist())
+    assert reopened.similarity_search("blue sea waves", k=1)[0].id == "late"
+    # The first store sees the other writer's changes on its next search too.
+    assert store.similarity_search("blue sea waves", k=1)[0].id == "late"
+    assert ids[0] not in [d.id for d in store.similarity_search("red apples", k=5)]
+
+
+def test_hnsw_above_threshold_and_rebuild_on_delete(tmp_path: Path) -> None:
+    settings = Settings(data_dir=tmp_path, ann_threshold=3)
+    assert not is_hnsw(build_faiss_index(8, 3, settings))
+    assert is_hnsw(build_faiss_index(8, 4, settings))
+    store = FaissStore(HashingEmbeddings(), path=tmp_path, settings=settings)
+    ids = store.add_texts(TEXTS[:2])
+    assert not is_hnsw(store.index)
+    ids += store.add_texts(TEXTS[2:])
+    assert is_hnsw(store.index)  # upgraded once the store grew past the threshold
+    store.delete([ids[1]])  # HNSW cannot remove: rebuilt from stored vectors
+    assert ids_in(store) == set(store.catalog.all_ids().tolist()) and store.index.ntotal == 3
+    assert store.similarity_search("grey stone tower", k=1)[0].page_content == "grey stone tower"

@@ -1,0 +1,45 @@
+"""UI text safety: document text renders literally, never as live HTML or Markdown."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from rag_app.ui.text import as_quote, as_text, location, short_source
+
+# After escaping, no markup character may appear without a backslash in front of it.
+UNESCAPED = re.compile(r"(?<!\\)[<>\[\]*_`$:#|!]")
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "<script>alert(1)</script>",
+        '<img src=x onerror="alert(1)">',
+        "**bold** _it_ `code` # heading",
+        "[click](javascript:alert(1)) ![img](http://evil/x.png)",
+        "$x^2$ :red[alert] :smile:",
+        "| a | b |\n|---|---|",
+    ],
+)
+def test_markup_is_escaped(text: str) -> None:
+    escaped = as_text(text)
+    assert not UNESCAPED.search(escaped)
+    # Removing the escapes gives back the original characters (the user sees the real text).
+    assert re.sub(r"\\(.)", r"\1", escaped).replace("  \n", "\n") == text
+
+
+def test_line_breaks_are_kept() -> None:
+    assert as_text("one\ntwo") == "one  \ntwo"
+
+
+def test_quote_prefixes_every_line() -> None:
+    quoted = as_quote("first <b>\n\nsecond")
+    assert quoted.splitlines() == ["> first \\<b\\>", ">", "> second"]
+
+
+def test_provenance_labels() -> None:
+    assert short_source("/data/uploads/kb/report.pdf") == "report.pdf"
+    assert location(3, "Intro > Setup") == "p. 3 · Intro > Setup"
+    assert location(None, "") == ""
