@@ -1,1 +1,1 @@
-"""eval: datasets, metrics, runners and reports that score rag_app against gold answers and sources."""
+"""eval: datasets, metrics, runners and reports scoring rag_app against gold answers and sources."""

@@ -1,4 +1,4 @@
-"""Abstention metrics: NoAns accuracy, false abstentions, and precision/recall over a score threshold."""
+"""Abstention metrics: NoAns accuracy, false abstentions, precision/recall over a threshold."""
 
 from __future__ import annotations
 

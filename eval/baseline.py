@@ -1,4 +1,4 @@
-"""Baseline pipeline: stock LangChain FAISS + a plain "stuff" prompt over the same chunks and model."""
+"""Baseline pipeline: stock LangChain FAISS + a plain "stuff" prompt, same chunks and model."""
 
 from __future__ import annotations
 
@@ -29,14 +29,16 @@ _DONT_KNOW = ("don't know", "do not know", "cannot answer", "can't answer", "not
 
 def dataset_chunks(dataset: Dataset, embeddings: Embeddings, settings: Settings) -> list[Chunk]:
     """The dataset's documents cut by the ingest chunker with the same settings as our KB."""
-    from ingest.chunk import chunk_document, hf_token_spans, regex_token_spans
+    from ingest.chunk import chunk_document
     from ingest.load import LoadedDoc
+    from ingest.pipeline import token_spans_for
 
-    tokenizer = getattr(embeddings, "tokenizer", None)
-    spans = hf_token_spans(tokenizer) if tokenizer is not None else regex_token_spans
+    spans = token_spans_for(embeddings)
     chunks: list[Chunk] = []
     for source, text in dataset.documents.items():
-        doc = LoadedDoc(source=source, text=text, doc_hash=hashlib.sha256(text.encode()).hexdigest())
+        doc = LoadedDoc(
+            source=source, text=text, doc_hash=hashlib.sha256(text.encode()).hexdigest()
+        )
         chunks.extend(chunk_document(doc, spans, settings.chunk_size, settings.chunk_overlap))
     return chunks
 
@@ -75,8 +77,12 @@ class StuffPipeline:
         meta: dict[str, Any] = getattr(reply, "usage_metadata", None) or {}
         hits = [
             # IndexFlatL2 returns squared L2; on normalised vectors cosine = 1 - d / 2.
-            Hit(chunk=Chunk.from_metadata(d.page_content, dict(d.metadata)), score=-float(dist),
-                dense_score=1.0 - float(dist) / 2.0, dense_rank=i)
+            Hit(
+                chunk=Chunk.from_metadata(d.page_content, dict(d.metadata)),
+                score=-float(dist),
+                dense_score=1.0 - float(dist) / 2.0,
+                dense_rank=i,
+            )
             for i, (d, dist) in enumerate(docs, 1)
         ]
         abstained = not text or any(p in text.lower() for p in _DONT_KNOW)

@@ -1,4 +1,4 @@
-"""Claims: split an answer into atomic claims and pull out the features the offline judge compares."""
+"""Claims: split an answer into atomic claims; extract the features the offline judge compares."""
 
 from __future__ import annotations
 
@@ -10,28 +10,26 @@ _SENTENCE_END = re.compile(r"(?<=[.!?])\s+(?=[A-Z0-9\"'(])")
 _CLAUSE_BREAK = re.compile(r";\s+|,\s+(?:and|but|while|whereas|although)\s+")
 _WORD = re.compile(r"[A-Za-z]+(?:'[a-z]+)?|\d[\d,]*(?:\.\d+)?")
 _NUMBER = re.compile(r"\d[\d,]*(?:\.\d+)?")
-STOPWORDS = frozenset(
+
+
+def _wordset(text: str) -> frozenset[str]:
+    return frozenset(text.split())
+
+
+STOPWORDS = _wordset(
     """a an the and or but if of to in on at by for with from as is are was were be been being
     it its this that these those he she they them his her their there here which who whom whose what
     when where why how do does did has have had not no can could would should will shall may might
     i we you your our my me us than then so such also into about over after before during between
-    under very more most some any each other same own only just one s""".split()
+    under very more most some any each other same own only just one s"""
 )
-NEGATIONS = frozenset("not no never none nobody nothing neither nor without cannot n't".split())
-NUMBER_WORDS = {
-    w: str(i)
-    for i, w in enumerate(
-        "zero one two three four five six seven eight nine ten eleven twelve".split()
-    )
-}
-ORDINALS = {
-    w: str(i)
-    for i, w in enumerate(
-        "zeroth first second third fourth fifth sixth seventh eighth ninth tenth".split()
-    )
-}
-MONTHS = frozenset(
-    "january february march april may june july august september october november december".split()
+NEGATIONS = _wordset("not no never none nobody nothing neither nor without cannot n't")
+_NUMBER_WORDS = "zero one two three four five six seven eight nine ten eleven twelve"
+_ORDINALS = "zeroth first second third fourth fifth sixth seventh eighth ninth tenth"
+NUMBER_WORDS = {w: str(i) for i, w in enumerate(_NUMBER_WORDS.split())}
+ORDINALS = {w: str(i) for i, w in enumerate(_ORDINALS.split())}
+MONTHS = _wordset(
+    "january february march april may june july august september october november december"
 )
 
 

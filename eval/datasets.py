@@ -77,7 +77,8 @@ def load_squad2(path: Path) -> Dataset:
     try:
         data = json.loads(path.read_text(encoding="utf-8"))["data"]
     except (OSError, ValueError, KeyError) as exc:
-        raise ConfigError(f"{path}: not a SQuAD 2.0 JSON file (need data[].paragraphs[]): {exc}")
+        msg = f"{path}: not a SQuAD 2.0 JSON file (need data[].paragraphs[]): {exc}"
+        raise ConfigError(msg) from exc
     documents: dict[str, str] = {}
     questions: list[Question] = []
     for article in data:
@@ -123,7 +124,7 @@ def read_qrels(path: Path) -> dict[str, dict[str, int]]:
 
 
 def load_beir(path: Path, split: str = "train") -> Dataset:
-    """A BEIR folder (corpus.jsonl, queries.jsonl, qrels/<split>.tsv); only judged queries are kept."""
+    """A BEIR folder (corpus.jsonl, queries.jsonl, qrels/<split>.tsv); judged queries only."""
     root = path if path.is_dir() else path.parent
     qrels_path = root / "qrels" / f"{split}.tsv"
     for needed in (root / "corpus.jsonl", root / "queries.jsonl", qrels_path):
@@ -151,13 +152,16 @@ def load_jsonl(path: Path) -> Dataset:
             raise ConfigError(f"{path}:{n}: missing field 'question'")
         sources: tuple[str, ...] = ()
         if row.get("context"):
-            source = str(row.get("source") or f"doc-{hashlib.sha1(row['context'].encode()).hexdigest()[:12]}")
+            source = str(
+                row.get("source") or f"doc-{hashlib.sha1(row['context'].encode()).hexdigest()[:12]}"
+            )
             documents[source] = row["context"]
             sources = (source,)
         elif row.get("source"):
             sources = (str(row["source"]),)
         answers = tuple(str(a) for a in row.get("answers") or [])
-        questions.append(Question(str(row.get("id", n)), row["question"], answers, sources))
+        evidence = _answer_sentences(row.get("context") or "", [{"text": a} for a in answers])
+        questions.append(Question(str(row.get("id", n)), row["question"], answers, sources, evidence))
     qrels = {q.qid: {s: 1 for s in q.gold_sources} for q in questions if q.gold_sources}
     return Dataset(path, "jsonl", file_digest(path), questions, documents, qrels)
 

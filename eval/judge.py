@@ -1,4 +1,4 @@
-"""Claim judges: label a claim supported, unsupported or contradicted by evidence (offline or LLM)."""
+"""Claim judges: label a claim supported, unsupported or contradicted (offline or LLM judge)."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import math
 import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Literal, Protocol
+from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 from eval import claims as feat
 
@@ -59,7 +59,9 @@ class OfflineJudge:
         with self._lock:
             missing = list(dict.fromkeys(t for t in texts if t not in self._cache))
             if missing:
-                for text, vec in zip(missing, self.embeddings.embed_documents(missing), strict=True):
+                for text, vec in zip(
+                    missing, self.embeddings.embed_documents(missing), strict=True
+                ):
                     self._cache[text] = vec
             if len(self._cache) > 20_000:  # bound memory on long runs
                 self._cache.clear()
@@ -158,8 +160,9 @@ class LLMJudge:
             out = structured.invoke(text)
         except Exception as exc:  # a malformed reply is one unsupported claim, not a failed run
             return Verdict("unsupported", 0.0, reason=f"judge error: {exc}"[:200])
-        label = out.get("label") if isinstance(out, dict) else None
+        data: dict[str, Any] = out if isinstance(out, dict) else {}
+        label = data.get("label")
         if label not in LABELS:
             return Verdict("unsupported", 0.0, reason=f"judge gave {label!r}")
         score = {"supported": 1.0, "unsupported": 0.5, "contradicted": 0.0}[label]
-        return Verdict(label, score, str(out.get("evidence", ""))[:500])
+        return Verdict(label, score, str(data.get("evidence", ""))[:500])

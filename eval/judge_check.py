@@ -26,9 +26,11 @@ def check(judge: ClaimJudge, items: Sequence[LabelledClaim]) -> dict[str, Any]:
     """Agreement (3 labels), binary "unsupported" P/R/F1, and accuracy per perturbation kind."""
     predicted = [judge.judge(item.claim, [item.evidence]).label for item in items]
     gold = [item.label for item in items]
-    binary_agree = [(g == "supported") == (p == "supported") for g, p in zip(gold, predicted, strict=True)]
+    binary_agree = [
+        (g == "supported") == (p == "supported") for g, p in zip(gold, predicted, strict=True)
+    ]
     per_kind: dict[str, list[bool]] = {}
-    for item, p, ok in zip(items, predicted, binary_agree, strict=True):
+    for item, ok in zip(items, binary_agree, strict=True):
         per_kind.setdefault(item.kind, []).append(ok)
     return {
         "judge": judge.name,

@@ -47,7 +47,9 @@ def _sentence(dataset: Dataset, q: Question) -> tuple[str, str]:
     return q.evidence[0], dataset.documents[q.gold_sources[0]]
 
 
-def _perturb(kind: str, sentence: str, rng: random.Random, pool: list[str]) -> dict[str, Any] | None:
+def _perturb(
+    kind: str, sentence: str, rng: random.Random, pool: list[str]
+) -> dict[str, Any] | None:
     """A spec that changes one fact of the sentence, or None when the sentence has no such fact."""
     if kind == "number":
         nums = _NUM.findall(sentence)
@@ -58,7 +60,11 @@ def _perturb(kind: str, sentence: str, rng: random.Random, pool: list[str]) -> d
         return {"old": old, "new": str(value + rng.choice([1, 2, 3, 5, 10, 20]))}
     if kind == "negation":
         m = _AUX.search(sentence)
-        return {"old": m.group(0), "new": f"{m.group(0)} not"} if m and " not " not in sentence else None
+        return (
+            {"old": m.group(0), "new": f"{m.group(0)} not"}
+            if m and " not " not in sentence
+            else None
+        )
     if kind == "entity":
         cands = _NAME.findall(sentence)
         if not cands:
@@ -68,7 +74,7 @@ def _perturb(kind: str, sentence: str, rng: random.Random, pool: list[str]) -> d
 
 
 def build_spec(squad_path: Path, n: int = 300, seed: int = 0) -> list[dict[str, Any]]:
-    """Pick answerable questions and give each a kind; sentence-level kinds need a checkable fact."""
+    """Pick answerable questions, give each a kind; sentence kinds need a checkable fact."""
     dataset = load_squad2(squad_path)
     rng = random.Random(seed)
     answerable = [q for q in dataset.questions if q.has_answer and q.evidence]
@@ -119,7 +125,9 @@ def materialize(specs: list[dict[str, Any]], dataset: Dataset) -> Iterator[Label
 
 def load_set(squad_path: Path, spec_path: Path | None = None) -> list[LabelledClaim]:
     path = spec_path or default_spec_path()
-    specs = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+    specs = [
+        json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()
+    ]
     return list(materialize(specs, load_squad2(squad_path)))
 
 

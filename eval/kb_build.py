@@ -1,4 +1,4 @@
-"""Eval knowledge bases: index a dataset's own documents once (named by file hash) and reuse them."""
+"""Eval knowledge bases: index a dataset's own documents once (named by file hash), reuse."""
 
 from __future__ import annotations
 
@@ -10,23 +10,28 @@ from rag_app.records import Chunk
 from rag_app.settings import Settings
 
 if TYPE_CHECKING:
+    from langchain_core.embeddings import Embeddings
+
     from ingest.kb import KnowledgeBase
 
 Retriever = Literal["bm25", "dense", "hybrid"]
 
 
 def ensure_kb(
-    dataset: Dataset, settings: Settings, name: str | None = None, show_progress: bool = True
+    dataset: Dataset,
+    settings: Settings,
+    name: str | None = None,
+    show_progress: bool = True,
+    embeddings: Embeddings | None = None,
 ) -> KnowledgeBase:
-    """Open the dataset's KB, creating it or finishing an interrupted build (ingest is incremental)."""
-    from ingest.kb import open_kb
+    """Open the dataset's KB, creating it or finishing an interrupted build (incremental)."""
+    from ingest.kb import list_kbs, open_kb
     from ingest.pipeline import ingest_texts
 
     name = name or dataset.kb_name
-    try:
-        kb = open_kb(name, settings)
-    except KnowledgeBaseError:
-        kb = open_kb(name, settings, create=True)
+    # An existing KB built with another embedding model raises: never rebuild it silently.
+    create = name not in list_kbs(settings)
+    kb = open_kb(name, settings, create=create, embeddings=embeddings)
     if not dataset.documents:
         return kb
     indexed = {info.source for info in kb.sources()}

@@ -50,9 +50,18 @@ def _plots(rows: Sequence[dict[str, Any]], out_dir: Path) -> list[str]:
     if rows and "abstained" in rows[0] and any(r["has_answer"] for r in rows):
         fig, ax = plt.subplots(figsize=(5, 4))
         has = [bool(r["has_answer"]) for r in rows]
-        for key, label in (("support_score", "answer support"), ("retrieval_confidence", "best cosine")):
+        for key, label in (
+            ("support_score", "answer support"),
+            ("retrieval_confidence", "best cosine"),
+        ):
             curve = threshold_curve(has, [float(r["scores"].get(key) or 0.0) for r in rows])
-            ax.plot([p["recall"] for p in curve], [p["precision"] for p in curve], "o-", label=label, ms=3)
+            ax.plot(
+                [p["recall"] for p in curve],
+                [p["precision"] for p in curve],
+                "o-",
+                label=label,
+                ms=3,
+            )
         ax.set_xlabel("recall of unanswerable questions")
         ax.set_ylabel("abstention precision")
         ax.set_title("Abstain when score < threshold")
@@ -97,8 +106,9 @@ def render(summary: dict[str, Any], rows: Sequence[dict[str, Any]], plots: list[
     lines = [
         f"# Evaluation report: {cfg.get('pipeline', '?')} / {cfg.get('mode', '?')}",
         "",
-        f"Dataset `{cfg.get('dataset', '?')}` ({cfg.get('format', '?')}), {summary['questions']} "
-        f"questions (seed {cfg.get('seed')}, limit {cfg.get('limit')}), {summary['errors']} errors.",
+        f"Dataset `{cfg.get('dataset', '?')}` ({cfg.get('format', '?')}), "
+        f"{summary['questions']} questions (seed {cfg.get('seed')}, limit {cfg.get('limit')}), "
+        f"{summary['errors']} errors.",
         "",
     ]
     answer = {k: (round(v, 2) if isinstance(v, float) else v) for k, v in summary["answer"].items()}

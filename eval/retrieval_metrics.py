@@ -7,7 +7,7 @@ from collections.abc import Mapping, Sequence
 
 
 def dedupe(ranked: Sequence[str]) -> list[str]:
-    """Source ids in first-seen order: several chunks of one document count once (BEIR convention)."""
+    """Source ids in first-seen order: chunks of one document count once (as in BEIR)."""
     seen: set[str] = set()
     out = []
     for source in ranked:
@@ -36,8 +36,7 @@ def mrr_at_k(ranked: Sequence[str], relevant: Mapping[str, int], k: int = 10) ->
 def ndcg_at_k(ranked: Sequence[str], relevant: Mapping[str, int], k: int = 10) -> float:
     """nDCG with linear gains (as trec_eval and BEIR compute it): DCG / ideal DCG."""
     dcg = sum(
-        relevant.get(doc, 0) / math.log2(rank + 1)
-        for rank, doc in enumerate(dedupe(ranked)[:k], 1)
+        relevant.get(doc, 0) / math.log2(rank + 1) for rank, doc in enumerate(dedupe(ranked)[:k], 1)
     )
     ideal = sorted((g for g in relevant.values() if g > 0), reverse=True)[:k]
     idcg = sum(g / math.log2(rank + 1) for rank, g in enumerate(ideal, 1))

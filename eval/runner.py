@@ -69,6 +69,16 @@ def done_ids(out_dir: Path) -> set[str]:
     return {str(r["id"]) for r in read_rows(out_dir) if not r.get("error")}
 
 
+def drop_torn_tail(path: Path) -> None:
+    """Cut a half-written last line (the run was killed mid-write) so appends start clean."""
+    if not path.is_file():
+        return
+    data = path.read_bytes()
+    if data and not data.endswith(b"\n"):
+        with path.open("r+b") as fh:
+            fh.truncate(data.rfind(b"\n") + 1)
+
+
 def prepare_out_dir(out_dir: Path, config: RunConfig) -> None:
     out_dir.mkdir(parents=True, exist_ok=True)
     path = out_dir / CONFIG
@@ -93,7 +103,12 @@ def _append(fh: Any, row: dict[str, Any]) -> None:
 def _running(rows: list[dict[str, Any]]) -> dict[str, str]:
     """Running means of the headline scores, for the progress bar."""
     out = {}
-    for key, label in (("f1", "F1"), ("exact", "EM"), ("factual_precision", "FP"), ("ndcg@10", "nDCG")):
+    for key, label in (
+        ("f1", "F1"),
+        ("exact", "EM"),
+        ("factual_precision", "FP"),
+        ("ndcg@10", "nDCG"),
+    ):
         vals = [r["scores"][key] for r in rows if r.get("scores", {}).get(key) is not None]
         if vals:
             out[label] = f"{100 * sum(vals) / len(vals):.1f}"
@@ -101,13 +116,18 @@ def _running(rows: list[dict[str, Any]]) -> dict[str, str]:
 
 
 def execute(
-    questions: Iterable[Question], worker: Worker, out_dir: Path, concurrency: int = 8,
-    show_progress: bool = True, stop_after: int | None = None,
+    questions: Iterable[Question],
+    worker: Worker,
+    out_dir: Path,
+    concurrency: int = 8,
+    show_progress: bool = True,
+    stop_after: int | None = None,
 ) -> int:
     """Run `worker` over the questions not yet done; returns how many rows were written now.
 
     stop_after writes that many rows and stops (how tests simulate an interrupted run).
     """
+    drop_torn_tail(out_dir / RESULTS)
     done = done_ids(out_dir)
     todo = [q for q in questions if q.qid not in done]
     fresh: list[dict[str, Any]] = []

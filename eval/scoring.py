@@ -1,4 +1,4 @@
-"""Per-question scoring: answer EM/F1, claim factuality, citations and retrieval for one result row."""
+"""Per-question scoring: answer EM/F1, claim factuality, citations, retrieval of one row."""
 
 from __future__ import annotations
 
@@ -24,17 +24,25 @@ def _precision(verdicts: Sequence[Verdict]) -> float | None:
     return sum(v.label == "supported" for v in verdicts) / len(verdicts)
 
 
+def gold_verdict(question: Question, claim: str, judge: ClaimJudge) -> Verdict:
+    """A claim against the gold: the answer sentences when known, else the answer strings."""
+    if not question.has_answer:  # nothing answers an unanswerable question
+        return Verdict("unsupported", 0.0, reason="question has no answer")
+    if question.evidence:
+        return judge.judge(claim, list(question.evidence))
+    text = normalize_answer(claim)
+    if any(normalize_answer(a) and normalize_answer(a) in text for a in question.answers):
+        return Verdict("supported", 1.0, reason="contains a gold answer")
+    return Verdict("unsupported", 0.0, reason="no gold answer in the claim")
+
+
 def factuality(
     question: Question, prediction: str, passages: Sequence[str], judge: ClaimJudge
 ) -> dict[str, Any]:
     """Each claim judged against the retrieved passages and against the gold answer evidence."""
     claims = split_claims(prediction, question.question)
     by_passage = [judge.judge(c, passages) for c in claims]
-    gold_evidence = list(question.evidence or question.answers)
-    if question.has_answer:
-        by_gold = [judge.judge(c, gold_evidence) for c in claims]
-    else:  # nothing answers an unanswerable question, so no claim is supported by gold
-        by_gold = [Verdict("unsupported", 0.0, reason="question has no answer") for _ in claims]
+    by_gold = [gold_verdict(question, c, judge) for c in claims]
     return {
         "claims": [
             {"claim": c, "passages": p.label, "gold": g.label, "support": round(p.score, 4)}

@@ -1,4 +1,4 @@
-"""Run summary: aggregate per-question rows into answer, abstention, factuality, retrieval and cost."""
+"""Run summary: aggregate rows into answer, abstention, factuality, retrieval and cost."""
 
 from __future__ import annotations
 
@@ -64,7 +64,9 @@ def factuality_summary(rows: Sequence[dict[str, Any]]) -> dict[str, Any]:
     }
 
 
-def cost_summary(rows: Sequence[dict[str, Any]], segments: Sequence[dict[str, Any]]) -> dict[str, Any]:
+def cost_summary(
+    rows: Sequence[dict[str, Any]], segments: Sequence[dict[str, Any]]
+) -> dict[str, Any]:
     latency = [float(r["timings"]["total_s"]) for r in rows if r.get("timings")]
     usage = [r["usage"] for r in rows if r.get("usage")]
     seconds = sum(s["seconds"] for s in segments)
@@ -77,7 +79,9 @@ def cost_summary(rows: Sequence[dict[str, Any]], segments: Sequence[dict[str, An
     }
 
 
-def summarize(rows: Sequence[dict[str, Any]], segments: Sequence[dict[str, Any]] = ()) -> dict[str, Any]:
+def summarize(
+    rows: Sequence[dict[str, Any]], segments: Sequence[dict[str, Any]] = ()
+) -> dict[str, Any]:
     """All aggregate metrics of a run (answer metrics in percent, the rest as fractions)."""
     ok = [r for r in rows if not r.get("error")]
     summary: dict[str, Any] = {"questions": len(rows), "errors": len(rows) - len(ok)}
@@ -88,7 +92,9 @@ def summarize(rows: Sequence[dict[str, Any]], segments: Sequence[dict[str, Any]]
         )
     summary["factuality"] = factuality_summary(ok)
     summary["retrieval"] = {
-        k: mean(_scores(ok, k)) for k in RETRIEVAL_KEYS if any(v is not None for v in _scores(ok, k))
+        k: mean(_scores(ok, k))
+        for k in RETRIEVAL_KEYS
+        if any(v is not None for v in _scores(ok, k))
     }
     summary["cost"] = cost_summary(ok, segments)
     return summary

@@ -7,6 +7,7 @@ searches) and the final answer is checked against the passages the tools returne
 
 from __future__ import annotations
 
+import json
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -110,7 +111,8 @@ def make_plan(run: AgentRun) -> None:
         # An off-topic or duplicate sub-question would only waste a search.
         if topic & set(content_words(sub)) and sub.lower() not in {k.lower() for k in kept}:
             kept.append(sub)
-    run.plan = kept[:MAX_SUB_QUESTIONS] or [run.question]
+    # One sub-question is a small model's rewording of the question: it only loses detail.
+    run.plan = kept[:MAX_SUB_QUESTIONS] if len(kept) > 1 else [run.question]
     run.pending = list(run.plan)
 
 
@@ -184,9 +186,18 @@ def react(run: AgentRun) -> None:
 def step_prompt(run: AgentRun) -> str:
     from rag_app.prompts import render_prompt
 
-    hint = f"Next, search: {run.pending[0]}" if run.pending else "All sub-questions were searched."
+    # A small model copies the example it is shown, so the example is the step the plan needs.
+    if run.pending:
+        hint = "Search the next sub-question."
+        example = {"thought": f"I look up: {run.pending[0]}", "action": "search_docs"}
+        example["action_input"] = run.pending[0]
+    else:
+        hint = "Every sub-question was searched: finish with the answer if the passages hold it."
+        example = {"thought": "The passages answer the question.", "action": "finish"}
+        example["action_input"] = "<short answer copied from a passage>"
     return render_prompt(
         "agent_step",
+        example=json.dumps(example),
         tools=describe_tools(),
         abstain=ABSTAIN_PHRASE,
         question=run.question,

@@ -22,6 +22,8 @@ GROUNDED = 0.67  # share of the answer's content words that must occur in one ob
 MAX_ANSWER_PASSAGES = 6
 MAX_CITED_FOR_TEXT = 2
 ANSWER_TOKENS = 96
+ANSWER_SENTENCES = 8
+YES_NO_QUESTION = re.compile(r"(is|are|was|were|do|does|did|has|have|had|can|could|will)\b", re.I)
 NUMBER = re.compile(r"\d+(?:\.\d+)?")
 
 
@@ -30,14 +32,13 @@ def final_answer(run: AgentRun) -> Answer:
     hits = observed_hits(run)
     text = ""
     if hits:
-        text = run.finish or ""
-        if not grounded(text, run, hits):
-            text = written_answer(run, hits)
-            text = text if grounded(text, run, hits) else ""
+        text = grounded_text(run.finish or "", run, hits)
+        text = text or grounded_text(written_answer(run, hits), run, hits)
     abstained = not text
     if abstained:
         text = ABSTAIN_PHRASE
-    citations = [] if abstained else cite(text, run, hits)
+    evidence = run.question if text in {"yes", "no"} else text
+    citations = [] if abstained else cite(evidence, run, hits)
     embeddings = getattr(run.ctx.kb, "embeddings", None)
     checks, _, support = (
         ([], [], 0.0)
@@ -73,32 +74,46 @@ def observed_hits(run: AgentRun) -> list[Hit]:
     return [Hit(chunk=chunk, score=ctx.scores.get(cid, 0.0)) for cid, chunk in ctx.seen.items()]
 
 
-def is_abstention(text: str) -> bool:
-    low = text.lower().replace("’", "'")
-    return not low.strip() or ABSTAIN_PHRASE.lower() in low or "don't know" in low
+def is_yes_no(question: str) -> bool:
+    return bool(YES_NO_QUESTION.match(question.strip()))
 
 
-def grounded(text: str, run: AgentRun, hits: list[Hit]) -> bool:
-    """The answer's content words occur in the observed passages or calculator results, and it
-    is not just the question said back."""
+def grounded_text(text: str, run: AgentRun, hits: list[Hit]) -> str:
+    """The answer as the documents word it, or "" when it is not backed by what the tools
+    returned: a calculator result, yes/no to a yes/no question, or a span of ONE passage
+    (words picked from several passages, like "Marla Kestrel", are how a small model invents)."""
+    from rag_app.ground import ground, is_abstention, normalize
+
+    text = " ".join(text.split())
     if is_abstention(text):
-        return False
-    # One passage (or one calculation) must hold the answer's words: words picked from several
-    # passages ("Marla Kestrel") are how a small model invents names.
-    evidence = [h.chunk.text for h in hits] + [" ".join(c) for c in run.calculations]
-    if max(lexical_support(text, e) for e in evidence) < GROUNDED:
-        return False
-    question = set(content_words(run.question))
-    words = set(content_words(text))
-    return not (len(question) > 3 and len(words & question) >= 0.8 * len(question))
+        return ""
+    if is_yes_no(run.question) and normalize(text) in {"yes", "no"}:
+        return normalize(text)
+    if any(normalize(result) in normalize(text).split() for _, result in run.calculations):
+        return text
+    question, words = set(content_words(run.question)), set(content_words(text))
+    if words <= question and " or " not in run.question.lower():
+        return ""  # the question said back, unless it offers a choice ("A or B?")
+    if max(lexical_support(text, h.chunk.text) for h in hits) < GROUNDED:
+        return ""
+    span = ground(text, hits)
+    return span.text if span is not None else ""
 
 
 def written_answer(run: AgentRun, hits: list[Hit]) -> str:
     """One more model call: a short answer from the best observed passages and calculations."""
+    from rag_app.generate import focus
     from rag_app.prompts import render_prompt
 
-    best = sorted(range(len(hits)), key=lambda i: -hits[i].score)[:MAX_ANSWER_PASSAGES]
-    passages = [{"number": i + 1, "text": hits[i].chunk.text} for i in sorted(best)]
+    best = sorted(sorted(range(len(hits)), key=lambda i: -hits[i].score)[:MAX_ANSWER_PASSAGES])
+    # The sentences nearest the question, labelled with their run-wide passage numbers.
+    picked = focus(
+        run.question,
+        [hits[i] for i in best],
+        getattr(run.ctx.kb, "embeddings", None),
+        ANSWER_SENTENCES,
+    )
+    passages = [{"number": best[p["n"] - 1] + 1, "text": p["text"]} for p in picked]
     prompt = render_prompt(
         "agent_answer",
         abstain=ABSTAIN_PHRASE,

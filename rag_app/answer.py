@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 
 from rag_app.errors import ConfigError
 from rag_app.generate import PROMPTS, Generation, focus, render_qa, stream_answer
-from rag_app.ground import Span, ground, is_abstention
+from rag_app.ground import Span, ground, is_abstention, rejection
 from rag_app.history import History, condense
 from rag_app.records import ABSTAIN_PHRASE, Answer, Hit, Mode, Timings, Usage
 from rag_app.retrieve import retrieve
@@ -17,8 +17,9 @@ from rag_app.settings import Settings, get_settings
 from rag_app.verify import markers_in, strip_markers, verify
 
 if TYPE_CHECKING:
-    from ingest.kb import KnowledgeBase
     from langchain_core.language_models import BaseChatModel
+
+    from ingest.kb import KnowledgeBase
 
 __all__ = ["History", "ask", "ask_stream"]
 RELATED = 3
@@ -60,6 +61,7 @@ def _abstain(run: _Run, message: str = "", gen: Generation | None = None) -> Ans
         mode=run.mode,
         prompt_name=run.prompt_name,
         reasoning=gen.reasoning if gen else "",
+        confidence=gen.confidence if gen else None,
         hits=run.hits,
         related=run.hits[:RELATED],
         message=message,
@@ -89,6 +91,9 @@ def decide(run: _Run, gen: Generation, kb: KnowledgeBase, settings: Settings) ->
     span = ground(strip_markers(gen.answer), run.hits)
     if span is None:
         return _abstain(run, "The model's answer is not in the retrieved passages.", gen)
+    why = rejection(span, run.standalone)
+    if why:
+        return _abstain(run, why, gen)
     if gen.confidence is not None and gen.confidence < settings.min_confidence:
         return _abstain(run, "The model was not confident enough in its answer.", gen)
     checks, citations, support = verify(
@@ -107,6 +112,7 @@ def decide(run: _Run, gen: Generation, kb: KnowledgeBase, settings: Settings) ->
         citations=citations,
         sentences=checks,
         support_score=support,
+        confidence=gen.confidence,
         reasoning=gen.reasoning,
         hits=run.hits,
         usage=run.usage + gen.usage,
@@ -118,7 +124,7 @@ def empty_message(name: str) -> str:
     return f"Knowledge base {name!r} is empty: add documents with `rag ingest PATH --kb {name}`."
 
 
-def _prepare(
+def prepare(
     question: str,
     kb: KnowledgeBase,
     mode: Mode,
@@ -174,7 +180,7 @@ def ask_stream(
         empty = _Run(question, question, mode, PROMPTS[mode], [], time.perf_counter(), 0.0, Usage())
         yield _abstain(empty, empty_message(base.name))
         return
-    run = _prepare(question, base, mode, history, settings, llm)
+    run = prepare(question, base, mode, history, settings, llm)
     if not run.hits or best_dense(run.hits) < settings.min_relevance:
         yield _abstain(run, "No passage in the knowledge base is relevant enough.")
         return

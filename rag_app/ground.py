@@ -15,6 +15,11 @@ from dataclasses import dataclass
 from rag_app.records import ABSTAIN_PHRASE, Hit
 
 MIN_SPAN_F1 = 0.5
+# An extracted answer is a short phrase; longer spans from the 135M model were almost always a
+# restated question or a copied sentence (SQuAD dev calibration, bench/calibrate_answering.py).
+MAX_ANSWER_WORDS = 5
+# Share of the answer's content words that merely repeat the question: above this, no answer.
+MAX_ECHO = 0.5
 _ARTICLES = re.compile(r"\b(a|an|the)\b", re.UNICODE)
 _PUNCT = set(string.punctuation)
 _TOKEN = re.compile(r"\S+")
@@ -110,9 +115,20 @@ def _closest(answer: str, hits: list[Hit]) -> Span | None:
 def ground(answer: str, hits: list[Hit]) -> Span | None:
     """The passage span the answer stands for, or None when no passage supports it."""
     answer = answer.strip()
-    if not answer or not hits or is_abstention(answer):
+    if not normalize(answer) or not hits or is_abstention(answer):
         return None
     span = _exact(answer, hits) or _closest(answer, hits)
     if span is None or span.match < MIN_SPAN_F1:
         return None
     return span
+
+
+def rejection(span: Span, question: str) -> str:
+    """Why a grounded span is still no answer ('' when it is one)."""
+    from rag_app.verify import lexical_support
+
+    if len(span.text.split()) > MAX_ANSWER_WORDS:
+        return f"The model copied a long passage span instead of a short answer: {span.text!r}."
+    if lexical_support(span.text, question) > MAX_ECHO:
+        return f"The model's answer only repeats the question: {span.text!r}."
+    return ""

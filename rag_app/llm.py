@@ -42,6 +42,8 @@ def llm_errors(base_url: str | None = None) -> Iterator[None]:
         raise LLMError(
             f"the LLM at {where} refused the request with HTTP {exc.status_code}: {_reason(exc)}"
         ) from exc
+    except openai.APIError as exc:  # e.g. an error event in a stream when the engine dies
+        raise LLMError(f"the LLM at {where} failed mid-request: {_reason(exc)}") from exc
     except httpx.HTTPError as exc:
         raise LLMError(f"HTTP error talking to the LLM at {where}: {_reason(exc)}") from exc
 

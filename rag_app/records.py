@@ -126,6 +126,9 @@ class Answer(Record):
     citations: list[Citation] = Field(default_factory=list)
     sentences: list[SentenceCheck] = Field(default_factory=list)
     support_score: float = Field(default=0.0, description="Mean support of answer sentences.")
+    confidence: float | None = Field(
+        default=None, description="Mean token probability of the model's answer, when known."
+    )
     reasoning: str = Field(default="", description="Chain-of-thought, kept apart from the answer.")
     hits: list[Hit] = Field(default_factory=list, description="Passages given to the model.")
     related: list[Hit] = Field(

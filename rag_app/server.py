@@ -25,7 +25,7 @@ from rag_app.settings import Settings
 # SEE: vllm/envs.py VLLM_CPU_KVCACHE_SPACE
 DEFAULT_CPU_KVCACHE_GIB = "2"
 LOG_TAIL_LINES = 25
-STOP_GRACE_S = 20.0
+STOP_GRACE_S = 10.0  # vLLM exits in ~1 s; uvicorn may wait for in-flight streams
 
 
 @dataclass(frozen=True)

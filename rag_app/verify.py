@@ -22,7 +22,7 @@ if TYPE_CHECKING:
 LEXICAL_WEIGHT = 0.6
 MARKER = re.compile(r"\[(\d{1,3})\]")
 WORD = re.compile(r"\w+", re.UNICODE)
-SENTENCE_END = re.compile(r"(?<=[.!?])\s+(?=[\"'(\[A-Z0-9])|\n+")
+SENTENCE_END = re.compile(r"(?<=[.!?])\s+(?=[\"'(A-Z0-9])|\n+")
 _STOPWORD_TEXT = """a an the of in on at to for from by with and or but is are was were be been
 being it its this that these those as into than then there their they he she his her him we our
 i do does did has have had not no so such which who whom what when where why how also can could
@@ -39,6 +39,10 @@ def content_words(text: str) -> list[str]:
 
 def split_sentences(text: str) -> list[str]:
     """Split prose into sentences; keeps [n] markers with the sentence they end."""
+    # "Done. [2] Next" -> "Done [2]. Next": a marker after the full stop belongs to that sentence.
+    text = re.sub(
+        r"([.!?])\s*((?:\[\d{1,3}\]\s*)+)", lambda m: f" {m.group(2).strip()}{m.group(1)} ", text
+    )
     parts = [p.strip() for p in SENTENCE_END.split(text.strip()) if p and p.strip()]
     merged: list[str] = []
     for part in parts:  # a part that is only markers ("[2]") belongs to the previous sentence

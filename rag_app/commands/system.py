@@ -40,10 +40,14 @@ def model_prepare(
     ),
 ) -> None:
     """Convert the model once (GGUF -> bf16 HF folder in the data dir) and print its folder."""
-    from rag_app.model import prepare_model
+    from rag_app.model import find_prepared, model_source, prepare_model
     from rag_app.settings import get_settings
 
-    prepared = prepare_model(get_settings(), model or None)
+    settings = get_settings()
+    if find_prepared(settings, model or None) is None:
+        source = model_source(settings, model or None)
+        typer.echo(f"converting {source} to a bf16 HF folder (once; about a minute) ...")
+    prepared = prepare_model(settings, model or None)
     how = "reused" if prepared.reused else "converted"
     typer.echo(f"{how}: {prepared.path}  (served as {prepared.served_name!r})")
 
@@ -51,14 +55,20 @@ def model_prepare(
 @llm_app.command("serve")
 def llm_serve() -> None:
     """Start the local vLLM server (or reuse a healthy one) and wait until it answers."""
+    from rich.console import Console
+
     from rag_app import server
     from rag_app.settings import get_settings
 
     settings = get_settings()
-    if not server.status(settings).healthy:
+    if server.status(settings).healthy:
+        status = server.serve(settings)
+    else:
         typer.echo(f"starting vLLM on port {settings.llm_port} (log: {server.log_path(settings)})")
-    status = server.serve(settings)
-    typer.echo(f"ready: {status.base_url} serves {status.model!r} (pid {status.pid})")
+        with Console(stderr=True).status("waiting for the vLLM server to answer /v1/models ..."):
+            status = server.serve(settings)
+    owner = f"pid {status.pid}" if status.pid else "not started by rag"
+    typer.echo(f"ready: {status.base_url} serves {status.model!r} ({owner})")
 
 
 @llm_app.command("status")
@@ -81,7 +91,8 @@ def llm_status(
         }
         typer.echo(json.dumps(doc))
     elif status.healthy:
-        typer.echo(f"healthy: {status.base_url} serves {status.model!r} (pid {status.pid})")
+        owner = f"pid {status.pid}" if status.pid else "not started by rag"
+        typer.echo(f"healthy: {status.base_url} serves {status.model!r} ({owner})")
     else:
         where = f"starting or stuck (pid {status.pid})" if status.managed else "not running"
         typer.echo(f"{where}: {status.base_url} does not answer; log: {status.log_path}")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import streamlit as st
 
 from rag_app.records import Answer, Citation, Hit
-from rag_app.ui.text import as_quote, as_text, location, short_source
+from rag_app.ui.text import as_quote, as_quote_with_span, as_text, location, short_source
 
 MODE_LABELS = {"direct": "Direct", "cot": "Chain of thought", "cited": "Cited", "agent": "Agent"}
 
@@ -22,7 +22,7 @@ def render_answer(answer: Answer) -> None:
 def render_abstention(answer: Answer) -> None:
     """An 'I don't know' answer, shown as such, with the closest passages found."""
     st.info(
-        "**I don't know** — the documents in this knowledge base don't answer this question.",
+        "**I don't know** — no answer to this could be found and checked in the documents.",
         icon=":material/help:",
     )
     if answer.message:
@@ -32,6 +32,7 @@ def render_abstention(answer: Answer) -> None:
         st.caption("Closest passages found:")
         for i, hit in enumerate(related, start=1):
             _hit_expander(i, hit)
+    _trace(answer)
 
 
 def render_details(answer: Answer) -> None:
@@ -46,8 +47,9 @@ def render_details(answer: Answer) -> None:
             for sentence in unsupported:
                 st.markdown(f"- {as_text(sentence)}")
     if answer.citations:
+        passages = {hit.chunk.chunk_id: hit.chunk.text for hit in answer.hits}
         for citation in answer.citations:
-            _citation_expander(citation)
+            _citation_expander(citation, passages)
     elif answer.hits:
         st.caption("Passages given to the model:")
         for i, hit in enumerate(answer.hits, start=1):
@@ -69,12 +71,15 @@ def _summary_line(answer: Answer) -> str:
     return " · ".join(parts)
 
 
-def _citation_expander(citation: Citation) -> None:
+def _citation_expander(citation: Citation, passages: dict[str, str]) -> None:
+    passage = passages.get(citation.chunk_id, "")
     where = location(citation.page, citation.section)
     label = f"[{citation.marker}] {short_source(citation.source)}"
     label += f" · {where}" if where else ""
     with st.expander(as_text(label)):
-        st.markdown(as_quote(citation.quote))
+        st.markdown(
+            as_quote_with_span(passage, citation.quote) if passage else as_quote(citation.quote)
+        )
         st.caption(as_text(f"{citation.source} · support {citation.support:.2f}"))
 
 

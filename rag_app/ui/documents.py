@@ -115,9 +115,16 @@ def _document_list(settings: Settings) -> None:
         st.caption("No documents yet: drop files above to add them.")
         return
     rows = [
-        {"Document": short_source(s.source), "Chunks": s.chunks, "Added": s.ingested_at[:16]}
+        {
+            "Document": short_source(s.source),
+            "Chunks": s.chunks,
+            "Added": s.ingested_at[:16].replace("T", " "),
+        }
         for s in sources
     ]
+    total = sum(s.chunks for s in sources)
+    plural = "s" if len(sources) != 1 else ""
+    st.caption(f"{len(sources)} document{plural} · {total} chunks")
     st.dataframe(rows, hide_index=True, width="stretch")
     _remove_form(kb, [s.source for s in sources], settings)
 

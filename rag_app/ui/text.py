@@ -22,6 +22,26 @@ def as_quote(text: str) -> str:
     return "\n".join(f"> {line}" if line.strip() else ">" for line in lines)
 
 
+def as_quote_with_span(passage: str, span: str) -> str:
+    """`passage` as a literal block quote with `span` (the cited words) in bold, when safe.
+
+    Bold is only added where Markdown will honour it (the span starts and ends with a word
+    character at word boundaries, within one paragraph); otherwise the span is quoted alone.
+    """
+    span = span.strip()
+    start = passage.find(span) if span else -1
+    end = start + len(span)
+    boundaries_ok = (start == 0 or not passage[start - 1].isalnum()) and (
+        end == len(passage) or not passage[end].isalnum()
+    )
+    if start < 0 or "\n\n" in span or not (span[0].isalnum() and span[-1].isalnum()):
+        return as_quote(span or passage)
+    if not boundaries_ok:
+        return as_quote(span)
+    marked = as_text(passage[:start]) + "**" + as_text(span) + "**" + as_text(passage[end:])
+    return "\n".join(f"> {line}" if line.strip() else ">" for line in marked.strip().split("\n"))
+
+
 def short_source(source: str) -> str:
     """The file name of a source path (full paths are shown separately, in small print)."""
     return Path(source).name or source

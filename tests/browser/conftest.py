@@ -1,4 +1,4 @@
-"""Browser-test fixtures: a real `rag ui` (streamlit run) over the ingested samples, and Chromium."""
+"""Browser-test fixtures: a real `rag ui` (streamlit run) over the ingested samples; Chromium."""
 
 from __future__ import annotations
 
@@ -109,3 +109,13 @@ def browser_page(ui_url: str) -> Iterator[object]:
             yield page
         finally:
             browser.close()
+
+
+@pytest.hookimpl(wrapper=True, tryfirst=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> object:
+    """On a failed browser step, save what the page showed (tests/artifacts/failed_<test>.png)."""
+    report = yield
+    page = getattr(item, "funcargs", {}).get("browser_page")
+    if report.when == "call" and report.failed and page is not None:
+        page.screenshot(path=str(ARTIFACTS / f"failed_{item.name}.png"))
+    return report

@@ -19,6 +19,7 @@ ARTIFACTS = Path(__file__).resolve().parents[1] / "artifacts"
 ANSWER_TIMEOUT_MS = 180_000
 AGENT_TIMEOUT_MS = 400_000
 FINAL_SUMMARY = re.compile(r"\d+ sources?\b")
+DOC_COUNT = re.compile(r"^\d+ documents? · \d+ chunks$")
 NEW_DOC = (
     "Quillmere otter count\n\n"
     "The Quillmere otter count is held every year on the first Sunday of October.\n"
@@ -86,6 +87,7 @@ def test_2_agent_mode_shows_steps(browser_page: Any) -> None:
     details = trace.get_by_test_id("stExpanderDetails")
     details.get_by_text("Step 1", exact=False).first.wait_for()
     assert "Plan" in details.inner_text()
+    details.scroll_into_view_if_needed()
     shot(page, "2_agent_steps")
 
 
@@ -114,11 +116,14 @@ def test_4_corrupt_upload_shows_error_and_app_keeps_working(
     broken = tmp_path / "broken_report.pdf"
     broken.write_bytes(b"%PDF-1.7\n1 0 obj << /Type /Catalog >> garbage without xref")
     open_page(page, "Documents")
+    listed = page.get_by_text(DOC_COUNT)
+    counted = listed.inner_text()
     page.get_by_test_id("stFileUploaderDropzoneInput").set_input_files(str(broken))
     error = page.get_by_test_id("stAlertContentError").filter(has_text="broken_report.pdf")
     error.wait_for(timeout=ANSWER_TIMEOUT_MS)
     assert len(error.inner_text()) > len("broken_report.pdf: ") + 5, "the error gives a reason"
-    assert "quillmere_otters.txt" in page.get_by_test_id("stDataFrame").inner_text()
+    # The good documents are all still listed (the table is a canvas; its caption counts rows).
+    assert listed.inner_text() == counted
     shot(page, "4a_corrupt_upload_error")
     open_page(page, "Chat")
     answer = ask(page, "How long is the Kestrel Bridge?")

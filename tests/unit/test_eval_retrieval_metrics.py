@@ -30,9 +30,17 @@ def test_ndcg_hand_computed() -> None:
     assert ndcg_at_k(["a", "b"], {"a": 1, "b": 1}) == pytest.approx(1.0)
     # Graded: the grade-2 doc first is ideal.
     graded = {"a": 2, "b": 1}
-    assert ndcg_at_k(["b", "a"], graded) == pytest.approx((1 + 2 / math.log2(3)) / (2 + 1 / math.log2(3)))
+    assert ndcg_at_k(["b", "a"], graded) == pytest.approx(
+        (1 + 2 / math.log2(3)) / (2 + 1 / math.log2(3))
+    )
 
 
 def test_retrieval_scores_names() -> None:
     scores = retrieval_scores(["a"], {"a": 1})
-    assert scores == {"recall@1": 1.0, "recall@5": 1.0, "recall@10": 1.0, "mrr@10": 1.0, "ndcg@10": 1.0}
+    assert scores == {
+        "recall@1": 1.0,
+        "recall@5": 1.0,
+        "recall@10": 1.0,
+        "mrr@10": 1.0,
+        "ndcg@10": 1.0,
+    }

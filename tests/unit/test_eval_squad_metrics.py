@@ -22,7 +22,9 @@ def gold() -> dict[str, tuple[str, ...]]:
 
 @pytest.mark.parametrize("system", SYSTEMS)
 def test_reproduces_official_scores(gold: dict[str, tuple[str, ...]], system: str) -> None:
-    expected = json.loads((SQUAD / "predictions" / "expected-scores-part-a.json").read_text())[system]
+    expected = json.loads((SQUAD / "predictions" / "expected-scores-part-a.json").read_text())[
+        system
+    ]
     predictions = json.loads((SQUAD / "predictions" / f"{system}.json").read_text())
     got = score_predictions(gold, predictions)
     for key, value in expected.items():

@@ -87,3 +87,18 @@ def test_dump_masks_the_api_key() -> None:
 def test_every_field_has_a_description() -> None:
     missing = [name for name, f in Settings.model_fields.items() if not f.description]
     assert missing == []
+
+
+def test_readme_settings_table_is_current() -> None:
+    """README's table is generated from the field descriptions; regenerate it when they change."""
+    import subprocess
+    import sys
+
+    repo = Path(__file__).resolve().parents[2]
+    result = subprocess.run(
+        [sys.executable, str(repo / "scripts" / "settings_table.py")],
+        capture_output=True,
+        text=True,
+        cwd=repo,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr

@@ -1,4 +1,4 @@
-"""Chat page logic through Streamlit's AppTest, with a scripted chat model and hashing embeddings."""
+"""Chat page logic through Streamlit's AppTest, with a scripted chat model and fake embeddings."""
 
 from __future__ import annotations
 

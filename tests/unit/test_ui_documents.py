@@ -1,4 +1,4 @@
-"""Documents page logic through Streamlit's AppTest: upload + ingest, per-file results, list, remove."""
+"""Documents page through Streamlit's AppTest: upload + ingest, per-file results, list, remove."""
 
 from __future__ import annotations
 

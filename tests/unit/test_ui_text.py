@@ -6,7 +6,7 @@ import re
 
 import pytest
 
-from rag_app.ui.text import as_quote, as_text, location, short_source
+from rag_app.ui.text import as_quote, as_quote_with_span, as_text, location, short_source
 
 # After escaping, no markup character may appear without a backslash in front of it.
 UNESCAPED = re.compile(r"(?<!\\)[<>\[\]*_`$:#|!]")
@@ -43,3 +43,18 @@ def test_provenance_labels() -> None:
     assert short_source("/data/uploads/kb/report.pdf") == "report.pdf"
     assert location(3, "Intro > Setup") == "p. 3 · Intro > Setup"
     assert location(None, "") == ""
+
+
+def test_cited_span_is_bold_inside_its_passage() -> None:
+    passage = "Built in 1874.\nThe light <b>flashes</b> twice."
+    quoted = as_quote_with_span(passage, "The light <b>flashes")
+    assert quoted.splitlines() == [
+        "> Built in 1874\\.  ",
+        "> **The light \\<b\\>flashes**\\<\\/b\\> twice\\.",
+    ]
+
+
+@pytest.mark.parametrize("span", ["uilt in", "(1874)", "not in the passage", ""])
+def test_unsafe_or_missing_span_falls_back_to_plain_quote(span: str) -> None:
+    quoted = as_quote_with_span("Built in 1874 (1874).", span)
+    assert "**" not in quoted and quoted.startswith(">")

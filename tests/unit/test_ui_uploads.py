@@ -1,4 +1,4 @@
-"""Upload safety: names cannot leave the upload folder, oversized files are refused, writes are whole."""
+"""Upload safety: names cannot leave the upload folder, oversized files are refused."""
 
 from __future__ import annotations
 
@@ -49,7 +49,9 @@ def test_long_names_are_cut_keeping_extension() -> None:
 
 def test_oversized_upload_refused_with_clear_message(tmp_path: Path) -> None:
     folder = tmp_path / "uploads"
-    with pytest.raises(UploadRejected, match=r"big\.pdf is 2\.0 MB; uploads are limited to 1\.5 MB"):
+    with pytest.raises(
+        UploadRejected, match=r"big\.pdf is 2\.0 MB; uploads are limited to 1\.5 MB"
+    ):
         save_upload("big.pdf", b"x" * (2 * 1024 * 1024), folder, max_mb=1.5)
     assert not folder.exists() or not any(folder.iterdir())
 

@@ -1,0 +1,202 @@
+"""Serving benchmark: rag_app.ask_stream over the sample KB at 1/8/32 concurrent users, through
+the vLLM server (ours) vs a transformers pipeline in-process (LangChain HuggingFacePipeline).
+
+Both run the same answering path (retrieval, prompt, LLM, grounding, verification); only the
+chat model differs. Run from the repository root: `python -m bench.serve` (see bench/README.md).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import threading
+import time
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+from bench.common import latency_summary, print_section, write_results
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+SAMPLES = REPO_ROOT / "samples"
+QUESTIONS = REPO_ROOT / "tests" / "sample_questions.json"
+KB_NAME = "bench-samples"
+
+
+def _ints(text: str) -> list[int]:
+    return [int(s) for s in text.split(",") if s.strip()]
+
+
+def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(prog="python -m bench.serve", description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--users", type=_ints, default=[1, 8, 32], help="concurrency levels (threads)")
+    p.add_argument("--requests", type=int, default=0,
+                   help="requests per level (0 = max(4, users): every user asks at least once)")
+    p.add_argument("--max-tokens", type=int, default=64, help="generation cap, both systems")
+    p.add_argument("--mode", default="direct", choices=["direct", "cot", "cited"])
+    p.add_argument("--hf-model", default="",
+                   help="HF folder for the in-process pipeline (default: `rag model prepare` folder)")
+    p.add_argument("--skip-hf", action="store_true", help="only measure ours (no ratio)")
+    p.add_argument("--hf-users", type=_ints, default=None,
+                   help="concurrency levels for the pipeline (default: same as --users)")
+    return p.parse_args(argv)
+
+
+class TokenCounter:
+    """LangChain callback: counts generated tokens with the model's tokenizer (same for both)."""
+
+    def __init__(self, tokenizer: Any) -> None:
+        from langchain_core.callbacks import BaseCallbackHandler
+
+        counter = self
+
+        class Handler(BaseCallbackHandler):
+            def on_llm_end(self, response: Any, **kwargs: Any) -> None:
+                text = "".join(g.text for gens in response.generations for g in gens)
+                counter.add(len(tokenizer(text, add_special_tokens=False)["input_ids"]))
+
+        self.handler = Handler()
+        self.lock = threading.Lock()
+        self.total = 0
+
+    def add(self, n: int) -> None:
+        with self.lock:
+            self.total += n
+
+    def take(self) -> int:
+        with self.lock:
+            total, self.total = self.total, 0
+        return total
+
+
+def sample_questions(path: Path = QUESTIONS) -> list[str]:
+    """Single-turn questions about samples/ (the follow-ups need a history: left out)."""
+    items = json.loads(path.read_text(encoding="utf-8"))
+    return [q["question"] for q in items if q.get("kind") == "single"]
+
+
+def open_sample_kb(settings: Any) -> Any:
+    """The sample KB in the configured data dir, (re)ingested incrementally from samples/."""
+    from ingest.kb import open_kb
+    from ingest.pipeline import ingest_paths
+
+    kb = open_kb(KB_NAME, settings, create=True)
+    summary = ingest_paths([SAMPLES], kb)
+    print(f"sample KB {KB_NAME}: {kb.count()} chunks ({summary.added} documents added)", flush=True)
+    return kb
+
+
+def one_request(question: str, kb: Any, settings: Any, llm: Any, mode: str) -> dict[str, Any]:
+    """Time one ask_stream call: first streamed text delta and the final Answer."""
+    from rag_app.answer import ask_stream
+    from rag_app.records import Answer
+
+    start, first = time.perf_counter(), None
+    final: Answer | None = None
+    for item in ask_stream(question, kb, mode=mode, settings=settings, llm=llm):  # type: ignore[arg-type]
+        if isinstance(item, Answer):
+            final = item
+        elif first is None and item:
+            first = time.perf_counter() - start
+    total = time.perf_counter() - start
+    assert final is not None
+    return {"total_s": total, "ttft_s": first if first is not None else total,
+            "abstained": final.abstained}
+
+
+def run_level(users: int, n_requests: int, ask: Callable[[str], dict[str, Any]],
+              questions: list[str], counter: TokenCounter) -> dict[str, Any]:
+    """n_requests spread over `users` threads (closed loop); throughput and latency summary."""
+    asked = [questions[i % len(questions)] for i in range(n_requests)]
+    counter.take()
+    start = time.perf_counter()
+    with ThreadPoolExecutor(max_workers=users) as pool:
+        results = list(pool.map(ask, asked))
+    wall = time.perf_counter() - start
+    tokens = counter.take()
+    total = latency_summary([r["total_s"] for r in results])
+    ttft = latency_summary([r["ttft_s"] for r in results])
+    return {"users": users, "requests": n_requests, "wall_s": wall,
+            "req_per_s": n_requests / wall, "gen_tok_per_s": tokens / wall,
+            "tokens": tokens, "ttft_p50_s": ttft["p50_ms"] / 1000,
+            "ttft_p95_s": ttft["p95_ms"] / 1000, "total_p50_s": total["p50_ms"] / 1000,
+            "total_p95_s": total["p95_ms"] / 1000,
+            "abstained": sum(r["abstained"] for r in results)}
+
+
+def hf_chat_model(folder: str, max_tokens: int, callbacks: list[Any]) -> Any:
+    """The tutorial path: transformers text-generation pipeline wrapped by LangChain."""
+    from langchain_huggingface import ChatHuggingFace, HuggingFacePipeline
+    from transformers import AutoModelForCausalLM, AutoTokenizer, pipeline
+
+    tokenizer = AutoTokenizer.from_pretrained(folder)
+    model = AutoModelForCausalLM.from_pretrained(folder)
+    pipe = pipeline("text-generation", model=model, tokenizer=tokenizer,
+                    max_new_tokens=max_tokens, do_sample=False, return_full_text=False)
+    llm = HuggingFacePipeline(pipeline=pipe, model_id=folder)
+    return ChatHuggingFace(llm=llm, tokenizer=tokenizer, callbacks=callbacks)
+
+
+def measure(system: str, levels: list[int], requests: int, ask: Callable[[str], dict[str, Any]],
+            questions: list[str], counter: TokenCounter) -> list[dict[str, Any]]:
+    ask(questions[0])  # warm-up: model loads, first connection, caches
+    rows = []
+    for users in levels:
+        print(f"{system}: {users} users ...", flush=True)
+        row = run_level(users, requests or max(4, users), ask, questions, counter)
+        rows.append({"system": system, **row})
+        print_section(f"{system} at {users} users", [rows[-1]])
+    return rows
+
+
+def ratios(ours: list[dict[str, Any]], hf: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    by_users = {r["users"]: r for r in hf}
+    out = []
+    for row in ours:
+        base = by_users.get(row["users"])
+        if base:
+            out.append({"users": row["users"],
+                        "req_per_s_ratio": row["req_per_s"] / base["req_per_s"],
+                        "tok_per_s_ratio": row["gen_tok_per_s"] / max(base["gen_tok_per_s"], 1e-9),
+                        "total_p95_ratio (hf/ours)": base["total_p95_s"] / row["total_p95_s"],
+                        "ttft_p95_ratio (hf/ours)": base["ttft_p95_s"] / row["ttft_p95_s"]})
+    return out
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parse_args(argv)
+    from rag_app.llm import chat_model, ensure_llm_endpoint
+    from rag_app.model import prepare_model
+    from rag_app.settings import Settings
+    from transformers import AutoTokenizer
+
+    settings = Settings().model_copy(update={"llm_max_tokens": args.max_tokens})
+    url = ensure_llm_endpoint(settings)  # starts the local vLLM server if no URL is configured
+    print(f"LLM endpoint: {url}", flush=True)
+    folder = args.hf_model or str(prepare_model(settings).path)
+    counter = TokenCounter(AutoTokenizer.from_pretrained(folder))
+    kb, questions = open_sample_kb(settings), sample_questions()
+    ours_llm = chat_model(settings, base_url=url, callbacks=[counter.handler])
+    rows = measure("ours (vLLM server)", args.users, args.requests,
+                   lambda q: one_request(q, kb, settings, ours_llm, args.mode), questions, counter)
+    hf_rows: list[dict[str, Any]] = []
+    if not args.skip_hf:
+        hf_llm = hf_chat_model(folder, args.max_tokens, [counter.handler])
+        hf_rows = measure("in-process HF pipeline", args.hf_users or args.users, args.requests,
+                          lambda q: one_request(q, kb, settings, hf_llm, args.mode),
+                          questions, counter)
+    table = rows + hf_rows
+    print_section("End-to-end answering (ask_stream) by concurrency", table)
+    ratio_rows = ratios(rows, hf_rows)
+    if ratio_rows:
+        print_section("Ours vs in-process pipeline (ratio, >1 = ours better)", ratio_rows)
+    params = {**vars(args), "llm_endpoint": url, "hf_model": folder, "kb_chunks": kb.count()}
+    path = write_results("serve", {"runs": table, "ratios": ratio_rows}, params)
+    print(f"wrote {path}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

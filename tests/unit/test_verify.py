@@ -1,0 +1,98 @@
+"""Citation verification and grounding: pure functions over hits and answer text."""
+
+from __future__ import annotations
+
+from rag_app.ground import ground, is_abstention, normalize, token_f1
+from rag_app.records import ABSTAIN_PHRASE, Chunk, Hit
+from rag_app.verify import (
+    lexical_support,
+    markers_in,
+    rewrite_markers,
+    split_sentences,
+    strip_markers,
+    verify,
+)
+from tests.fakes import HashingEmbeddings
+
+LIGHTHOUSE = (
+    "The Harbor Point Lighthouse was built by Elena Marsh. "
+    "It was completed in 1887 after four years of work."
+)
+BAKERY = "The Old Mill Bakery sells rye bread. It opened in 1952 on Canal Street."
+
+
+def hit(text: str, source: str) -> Hit:
+    chunk = Chunk(chunk_id=source, text=text, source=source, doc_hash="h", start=0, end=len(text))
+    return Hit(chunk=chunk, score=1.0)
+
+
+HITS = [hit(BAKERY, "bakery.txt"), hit(LIGHTHOUSE, "lighthouse.txt")]
+
+
+def test_split_sentences_keeps_markers_with_their_sentence() -> None:
+    parts = split_sentences("It was built in 1887. [2] The bakery opened in 1952 [1].")
+    assert parts == ["It was built in 1887 [2].", "The bakery opened in 1952 [1]."]
+    assert markers_in(parts[0]) == [2]
+    assert strip_markers("Rye bread [1].") == "Rye bread."
+
+
+def test_lexical_support_is_share_of_content_words() -> None:
+    assert lexical_support("rye bread", BAKERY) == 1.0
+    assert lexical_support("rye cake", BAKERY) == 0.5
+    assert lexical_support("granite tower", BAKERY) == 0.0
+
+
+def test_correct_marker_is_kept_with_quote() -> None:
+    checks, citations, support = verify("It opened in 1952 [1].", HITS, HashingEmbeddings(), 0.5)
+    assert checks[0].marker == 1 and checks[0].supported
+    assert citations[0].source == "bakery.txt"
+    assert "1952" in citations[0].quote and citations[0].quote in BAKERY
+    assert support == checks[0].support > 0.5
+
+
+def test_wrong_marker_is_reattached_to_the_supporting_passage() -> None:
+    checks, citations, _ = verify("Elena Marsh built the lighthouse [1].", HITS, None, 0.5)
+    assert checks[0].original_marker == 1
+    assert checks[0].marker == 2 and checks[0].supported
+    assert [c.source for c in citations] == ["lighthouse.txt"]
+    assert rewrite_markers(checks) == "Elena Marsh built the lighthouse. [2]"
+
+
+def test_marker_beyond_range_does_not_crash() -> None:
+    checks, citations, _ = verify("It was completed in 1887 [9].", HITS, HashingEmbeddings(), 0.5)
+    assert checks[0].original_marker == 9
+    assert checks[0].marker == 2
+    assert citations[0].marker == 2
+
+
+def test_unsupported_sentence_is_flagged() -> None:
+    checks, citations, support = verify("Volcanoes erupt on Mars [1].", HITS, None, 0.5)
+    assert not checks[0].supported and checks[0].marker is None
+    assert citations == [] and support < 0.5
+
+
+def test_verify_without_hits_or_text() -> None:
+    assert verify("", HITS, None, 0.5) == ([], [], 0.0)
+    assert verify("Some answer.", [], None, 0.5) == ([], [], 0.0)
+
+
+def test_squad_normalisation_and_f1() -> None:
+    assert normalize("The  Old-Mill, bakery!") == "oldmill bakery"
+    assert token_f1("rye bread", "the rye bread") == 1.0
+    assert round(token_f1("rye", "rye bread"), 3) == 0.667
+    assert token_f1("", "") == 1.0
+
+
+def test_ground_snaps_to_the_exact_passage_span() -> None:
+    span = ground("elena marsh.", HITS)
+    assert span is not None and span.text == "Elena Marsh" and span.hit_index == 1
+    close = ground("Old Mill Bakery in 1952", HITS)
+    assert close is not None and close.match >= 0.5 and close.text in BAKERY
+
+
+def test_ground_rejects_invented_and_abstaining_answers() -> None:
+    assert ground("Gustave Eiffel", HITS) is None
+    assert ground(ABSTAIN_PHRASE, HITS) is None
+    assert ground("", HITS) is None
+    assert is_abstention("The passages do not contain the answer.")
+    assert not is_abstention("1887")
