@@ -161,7 +161,9 @@ def load_jsonl(path: Path) -> Dataset:
             sources = (str(row["source"]),)
         answers = tuple(str(a) for a in row.get("answers") or [])
         evidence = _answer_sentences(row.get("context") or "", [{"text": a} for a in answers])
-        questions.append(Question(str(row.get("id", n)), row["question"], answers, sources, evidence))
+        questions.append(
+            Question(str(row.get("id", n)), row["question"], answers, sources, evidence)
+        )
     qrels = {q.qid: {s: 1 for s in q.gold_sources} for q in questions if q.gold_sources}
     return Dataset(path, "jsonl", file_digest(path), questions, documents, qrels)
 

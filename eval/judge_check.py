@@ -24,7 +24,8 @@ def binary_scores(gold: Sequence[str], predicted: Sequence[str]) -> dict[str, fl
 
 def check(judge: ClaimJudge, items: Sequence[LabelledClaim]) -> dict[str, Any]:
     """Agreement (3 labels), binary "unsupported" P/R/F1, and accuracy per perturbation kind."""
-    predicted = [judge.judge(item.claim, [item.evidence]).label for item in items]
+    verdicts = [judge.judge(item.claim, [item.evidence]) for item in items]
+    predicted = [v.label for v in verdicts]
     gold = [item.label for item in items]
     binary_agree = [
         (g == "supported") == (p == "supported") for g, p in zip(gold, predicted, strict=True)
@@ -40,6 +41,7 @@ def check(judge: ClaimJudge, items: Sequence[LabelledClaim]) -> dict[str, Any]:
         "unsupported": binary_scores(gold, predicted),
         "agreement_3way": sum(g == p for g, p in zip(gold, predicted, strict=True)) / len(items),
         "agreement_binary": sum(binary_agree) / len(items),
+        "judge_errors": sum(v.reason.startswith("judge error") for v in verdicts),
         "binary_accuracy_by_kind": {k: sum(v) / len(v) for k, v in sorted(per_kind.items())},
     }
 

@@ -124,7 +124,9 @@ def render(summary: dict[str, Any], rows: Sequence[dict[str, Any]], plots: list[
     lines += [f"![{p}]({p})" for p in plots]
     errors = [r for r in rows if r.get("error")][:5]
     if errors:
-        lines += ["", "## First errors", ""] + [f"- `{r['id']}`: {r['error']}" for r in errors]
+        lines += ["", "## First errors", ""] + [
+            f"- `{r['id']}`: {r['error'].splitlines()[0]}" for r in errors
+        ]
     return "\n".join(lines) + "\n"
 
 

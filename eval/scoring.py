@@ -95,4 +95,6 @@ def score_result(
     dense = [h.dense_score for h in answer.hits if h.dense_score is not None]
     scores["retrieval_confidence"] = max(dense) if dense else 0.0
     scores["support_score"] = answer.support_score
+    # The model's own answer confidence, when the answering code records one.
+    scores["answer_confidence"] = getattr(answer, "confidence", None)
     return scores

@@ -7,12 +7,14 @@ the two), `refresh()` reconciles it from the stored vectors: no re-embedding, no
 
 from __future__ import annotations
 
+import functools
 import importlib
 import os
+import threading
 import uuid
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar, cast
 
 import numpy as np
 from langchain_core.documents import Document
@@ -50,6 +52,38 @@ def is_hnsw(index: Any) -> bool:
     return isinstance(faiss.downcast_index(index.index), faiss.IndexHNSW)
 
 
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def _locked(method: F) -> F:
+    """Serialise index access: the UI searches from several threads while an upload writes."""
+
+    @functools.wraps(method)
+    def wrapper(self: FaissStore, *args: Any, **kwargs: Any) -> Any:
+        with self._lock:
+            return method(self, *args, **kwargs)
+
+    return cast(F, wrapper)
+
+
+def _remove_orphan_temps(folder: Path) -> None:
+    """Temp index files left by a killed writer (named .index.REV.PID.tmp) are deleted."""
+    for tmp in folder.glob(".index.*.tmp"):
+        pid = tmp.name.split(".")[3]
+        if pid.isdigit() and not _alive(int(pid)):
+            tmp.unlink(missing_ok=True)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
 def _as_ids(ids: Iterable[int]) -> np.ndarray:
     return np.fromiter((int(i) for i in ids), dtype=np.int64)
 
@@ -72,6 +106,7 @@ class FaissStore(VectorStore):
         self.catalog = catalog or Catalog(path / "catalog.sqlite" if path else None)
         self.index: Any | None = None
         self.synced = 0  # catalog revision the in-memory index reflects
+        self._lock = threading.RLock()
         self._load()
         self.refresh()
 
@@ -99,6 +134,7 @@ class FaissStore(VectorStore):
                 faiss.downcast_index(self.index.index).hnsw.efSearch = HNSW_EF_SEARCH
             self.synced = rev
 
+    @_locked
     def persist(self) -> None:
         """Write the index atomically (temp + fsync + rename) tagged with its catalog revision."""
         if self.dir is None or self.index is None:
@@ -113,8 +149,10 @@ class FaissStore(VectorStore):
         for rev, old in self._index_files():
             if rev != self.synced:
                 old.unlink(missing_ok=True)
+        _remove_orphan_temps(self.dir)
 
     # --- keeping the index in step with the catalog -------------------------------------------
+    @_locked
     def refresh(self) -> None:
         """Reconcile the in-memory index with the catalog if another write moved it on."""
         revision = self.catalog.revision()
@@ -156,6 +194,7 @@ class FaissStore(VectorStore):
             self.index = None
             self._add_stored(self.catalog.all_ids())
 
+    @_locked
     def apply(
         self,
         removed: Sequence[tuple[int, str]],
@@ -178,6 +217,7 @@ class FaissStore(VectorStore):
         self.synced = revisions[1]
         self._maybe_upgrade()
 
+    @_locked
     def search_vector(
         self, vector: np.ndarray, k: int, source: str | None = None
     ) -> list[tuple[StoredChunk, float]]:

@@ -10,7 +10,7 @@ import re
 import time
 from typing import TYPE_CHECKING
 
-from rag_app.agent_model import answer_schema, parse_answer
+from rag_app.agent_model import parse_answer
 from rag_app.records import ABSTAIN_PHRASE, Answer, Citation, Hit, Timings
 from rag_app.tools import THOUSANDS
 from rag_app.verify import content_words, lexical_support, split_sentences, verify
@@ -22,7 +22,6 @@ GROUNDED = 0.67  # share of the answer's content words that must occur in one ob
 MAX_ANSWER_PASSAGES = 6
 MAX_CITED_FOR_TEXT = 2
 ANSWER_TOKENS = 96
-ANSWER_SENTENCES = 8
 YES_NO_QUESTION = re.compile(r"(is|are|was|were|do|does|did|has|have|had|can|could|will)\b", re.I)
 NUMBER = re.compile(r"\d+(?:\.\d+)?")
 
@@ -101,27 +100,21 @@ def grounded_text(text: str, run: AgentRun, hits: list[Hit]) -> str:
 
 
 def written_answer(run: AgentRun, hits: list[Hit]) -> str:
-    """One more model call: a short answer from the best observed passages and calculations."""
-    from rag_app.generate import focus
-    from rag_app.prompts import render_prompt
+    """One more model call, as in direct mode (prompt qa): a short answer from the observed
+    passage sentences nearest the question; calculator results are passages too."""
+    from rag_app.generate import answer_schema, focus, render_qa
 
     best = sorted(sorted(range(len(hits)), key=lambda i: -hits[i].score)[:MAX_ANSWER_PASSAGES])
-    # The sentences nearest the question, labelled with their run-wide passage numbers.
+    embeddings = getattr(run.ctx.kb, "embeddings", None)
     picked = focus(
-        run.question,
-        [hits[i] for i in best],
-        getattr(run.ctx.kb, "embeddings", None),
-        ANSWER_SENTENCES,
+        run.question, [hits[i] for i in best], embeddings, run.settings.context_sentences
     )
-    passages = [{"number": best[p["n"] - 1] + 1, "text": p["text"]} for p in picked]
-    prompt = render_prompt(
-        "agent_answer",
-        abstain=ABSTAIN_PHRASE,
-        passages=passages,
-        calculations=run.calculations,
-        question=run.question,
-    )
-    result = run.call(prompt, answer_schema(), "agent_answer", ANSWER_TOKENS)
+    # Keep the run-wide passage numbers, so [n] means the same passage as in the trace.
+    passages = [{**p, "n": best[p["n"] - 1] + 1} for p in picked]
+    for j, (expression, result) in enumerate(run.calculations, start=len(hits) + 1):
+        passages.append({"n": j, "source": "calculator", "text": f"{expression} = {result}"})
+    prompt = render_qa("qa", run.question, passages)
+    result = run.call(prompt, answer_schema("qa"), "qa", ANSWER_TOKENS)
     return parse_answer(result.data)
 
 

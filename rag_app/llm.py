@@ -81,24 +81,47 @@ def served_model_name(base_url: str, settings: Settings) -> str:
     return _served_names[base_url]
 
 
+# vLLM ends a request it gave up on (server stopping, engine failure) with these finish reasons
+# instead of an HTTP error; a caller must not mistake the truncated text for an answer.
+FAILED_FINISH_REASONS = ("abort", "error")
+
+
+def _check_finish(info: dict[str, Any] | None, where: str | None) -> None:
+    reason = (info or {}).get("finish_reason")
+    if reason in FAILED_FINISH_REASONS:
+        raise LLMError(
+            f"the LLM at {where or 'the endpoint'} ended the request with finish_reason={reason!r} "
+            "(server stopping or engine failure): retry, and see `rag llm status`"
+        )
+
+
 class ServedChatOpenAI(ChatOpenAI):
     """ChatOpenAI whose transport failures surface as LLMError (one clear line, no hang)."""
 
     def _generate(self, *args: Any, **kwargs: Any) -> ChatResult:
         with llm_errors(self.openai_api_base):
-            return super()._generate(*args, **kwargs)
+            result = super()._generate(*args, **kwargs)
+        for generation in result.generations:
+            _check_finish(generation.generation_info, self.openai_api_base)
+        return result
 
     def _stream(self, *args: Any, **kwargs: Any) -> Iterator[ChatGenerationChunk]:
         with llm_errors(self.openai_api_base):
-            yield from super()._stream(*args, **kwargs)
+            for chunk in super()._stream(*args, **kwargs):
+                _check_finish(chunk.generation_info, self.openai_api_base)
+                yield chunk
 
     async def _agenerate(self, *args: Any, **kwargs: Any) -> ChatResult:
         with llm_errors(self.openai_api_base):
-            return await super()._agenerate(*args, **kwargs)
+            result = await super()._agenerate(*args, **kwargs)
+        for generation in result.generations:
+            _check_finish(generation.generation_info, self.openai_api_base)
+        return result
 
     async def _astream(self, *args: Any, **kwargs: Any) -> AsyncIterator[ChatGenerationChunk]:
         with llm_errors(self.openai_api_base):
             async for chunk in super()._astream(*args, **kwargs):
+                _check_finish(chunk.generation_info, self.openai_api_base)
                 yield chunk
 
 

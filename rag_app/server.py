@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import json
 import os
 import signal
@@ -10,6 +11,7 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from importlib import metadata
@@ -102,21 +104,47 @@ def port_in_use(host: str, port: int) -> bool:
         return sock.connect_ex((host, port)) == 0
 
 
+@contextlib.contextmanager
+def _port_lock(settings: Settings) -> Iterator[None]:
+    """Serialise serve() per port across threads and processes (UI, CLI and eval workers)."""
+    settings.run_dir.mkdir(parents=True, exist_ok=True)
+    with (settings.run_dir / f"vllm-{settings.llm_port}.lock").open("w") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
 def serve(settings: Settings) -> ServerStatus:
     """Start vLLM for the configured model (or reuse a healthy one) and wait until it answers."""
-    from rag_app.model import model_source, prepare_model, served_name_for
+    current = status(settings)
+    if current.healthy:  # fast path: no lock
+        return _reuse(settings, current)
+    with _port_lock(settings):
+        return _serve_locked(settings)
+
+
+def _reuse(settings: Settings, current: ServerStatus) -> ServerStatus:
+    from rag_app.model import model_source, served_name_for
 
     wanted = served_name_for(model_source(settings), settings)
+    if current.model != wanted:
+        raise LLMError(
+            f"port {settings.llm_port} already serves model {current.model!r}, not {wanted!r}: "
+            "stop that server (`rag llm stop`) or set RAG_LLM_PORT to another port"
+        )
+    return current
+
+
+def _serve_locked(settings: Settings) -> ServerStatus:
+    from rag_app.model import prepare_model
+
     current = status(settings)
     if current.managed and not current.healthy:  # ours, still starting (or stuck): wait for it
         return _wait_ready(settings, current.pid, time.monotonic())
     if current.healthy:
-        if current.model != wanted:
-            raise LLMError(
-                f"port {settings.llm_port} already serves model {current.model!r}, not {wanted!r}: "
-                "stop that server (`rag llm stop`) or set RAG_LLM_PORT to another port"
-            )
-        return current
+        return _reuse(settings, current)
     pid_path(settings).unlink(missing_ok=True)  # stale: its process is gone
     if port_in_use(settings.llm_host, settings.llm_port):
         raise LLMError(

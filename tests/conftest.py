@@ -30,6 +30,14 @@ def fake_embeddings() -> HashingEmbeddings:
     return HashingEmbeddings()
 
 
+# These stop the session's vLLM server, so they run after every other test.
+RUN_LAST = ("test_llm_server.py::test_serve_reuse_stop_mid_request_leaves_no_orphans",)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    items.sort(key=lambda item: item.nodeid.endswith(RUN_LAST))  # stable: order kept otherwise
+
+
 def session_data_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """$RAG_TEST_DATA_DIR (kept across runs: the converted model is reused), else a tmp dir."""
     configured = os.environ.get("RAG_TEST_DATA_DIR")

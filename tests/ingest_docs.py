@@ -37,7 +37,9 @@ def make_encrypted_pdf(path: Path, text: str, password: str = "secret") -> Path:
     return path
 
 
-def make_docx(path: Path, title: str, sections: list[tuple[str, str]], table: list[list[str]]) -> Path:
+def make_docx(
+    path: Path, title: str, sections: list[tuple[str, str]], table: list[list[str]]
+) -> Path:
     import docx
 
     document = docx.Document()

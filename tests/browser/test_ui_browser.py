@@ -40,7 +40,11 @@ WATCH_STREAM = """() => {
 }"""
 
 
-def shot(page: Any, name: str) -> None:
+def shot(page: Any, name: str, focus: Any = None) -> None:
+    """Save the visible page, scrolled to `focus`, once expanders have finished opening."""
+    if focus is not None:
+        focus.scroll_into_view_if_needed()
+    page.wait_for_timeout(600)
     page.screenshot(path=str(ARTIFACTS / f"ui_{name}.png"))
 
 
@@ -75,7 +79,7 @@ def test_1_question_streams_answer_with_quoted_source(browser_page: Any) -> None
     quote.wait_for()
     assert len(quote.inner_text().strip()) > 20
     assert re.search(r"\[\d+\] harrow_point_lighthouse\.md", source.first.inner_text())
-    shot(page, "1_answer_with_source")
+    shot(page, "1_answer_with_source", quote)
 
 
 def test_2_agent_mode_shows_steps(browser_page: Any) -> None:
@@ -87,8 +91,7 @@ def test_2_agent_mode_shows_steps(browser_page: Any) -> None:
     details = trace.get_by_test_id("stExpanderDetails")
     details.get_by_text("Step 1", exact=False).first.wait_for()
     assert "Plan" in details.inner_text()
-    details.scroll_into_view_if_needed()
-    shot(page, "2_agent_steps")
+    shot(page, "2_agent_steps", details)
 
 
 def test_3_uploaded_file_can_be_asked_about(browser_page: Any, tmp_path: Path) -> None:
@@ -106,7 +109,7 @@ def test_3_uploaded_file_can_be_asked_about(browser_page: Any, tmp_path: Path) -
     answer = ask(page, "When is the Quillmere otter count held?")
     # Whatever the small model writes, the passage it was given must come from the new file.
     assert "quillmere_otters.txt" in answer.inner_text()
-    shot(page, "3_uploaded_file_answer")
+    shot(page, "3_uploaded_file_answer", answer)
 
 
 def test_4_corrupt_upload_shows_error_and_app_keeps_working(
@@ -129,4 +132,4 @@ def test_4_corrupt_upload_shows_error_and_app_keeps_working(
     answer = ask(page, "How long is the Kestrel Bridge?")
     assert answer.get_by_test_id("stExpander").count() >= 1
     assert page.get_by_test_id("stException").count() == 0
-    shot(page, "4b_chat_after_error")
+    shot(page, "4b_chat_after_error", answer)

@@ -124,3 +124,23 @@ def test_judge_check_with_minilm(env: dict[str, str]) -> None:
     out = rag(env, "eval", "judge-check", "--dataset", str(SQUAD), "--limit", "70", "--json")
     assert out["items"] == 70
     assert out["unsupported"]["f1"] > 0.5  # the offline judge must beat a coin flip clearly
+
+
+def test_llm_judge_through_openai_endpoint(env: dict[str, str]) -> None:
+    """The LLM judge renders prompts/judge.jinja and gets schema-valid labels from vLLM."""
+    out = rag(
+        env,
+        "eval",
+        "judge-check",
+        "--dataset",
+        str(SQUAD),
+        "--judge",
+        "llm",
+        "--judge-url",
+        env["RAG_LLM_BASE_URL"],
+        "--limit",
+        "6",
+        "--json",
+    )
+    assert out["items"] == 6 and out["judge_errors"] == 0
+    assert set(out["predicted_labels"]) <= {"supported", "unsupported", "contradicted"}

@@ -12,6 +12,7 @@ from typer.testing import CliRunner
 
 from ingest.kb import open_kb
 from rag_app.cli import app
+from rag_app.errors import KnowledgeBaseError
 from rag_app.settings import Settings, get_settings
 from tests.conftest import SAMPLES_DIR
 from tests.ingest_docs import write_bad_inputs
@@ -37,8 +38,8 @@ def rag(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator:  # noqa: A
     get_settings.cache_clear()
 
 
-def ingest_json(rag, *args: str, code: int = 0) -> dict:  # noqa: ANN001
-    return json.loads(rag("ingest", *args, "--json", code=code).stdout)
+def ingest_json(rag, *args: str, code: int = 0, **env: str) -> dict:  # noqa: ANN001
+    return json.loads(rag("ingest", *args, "--json", code=code, **env).stdout)
 
 
 def test_edit_delete_and_prune(rag, tmp_path: Path) -> None:  # noqa: ANN001
@@ -47,7 +48,9 @@ def test_edit_delete_and_prune(rag, tmp_path: Path) -> None:  # noqa: ANN001
     first = ingest_json(rag, str(docs), "--kb", "acc")
     assert (first["added"], len(first["skipped"]), first["failed"]) == (6, 2, [])
     bridge = docs / "kestrel_bridge.txt"
-    bridge.write_text(bridge.read_text().replace("412 metres long", "painted with violet zebra stripes"))
+    bridge.write_text(
+        bridge.read_text().replace("412 metres long", "painted with violet zebra stripes")
+    )
     (docs / "alder_viaduct.html").unlink()
     second = ingest_json(rag, str(docs), "--kb", "acc", "--prune")
     counts = [second[k] for k in ("added", "changed", "unchanged", "removed")]
@@ -57,7 +60,9 @@ def test_edit_delete_and_prune(rag, tmp_path: Path) -> None:  # noqa: ANN001
     top = found["hits"][0]["chunk"]
     assert Path(top["source"]).name == "kestrel_bridge.txt" and "violet zebra" in top["text"]
     assert not any("412 metres" in h["chunk"]["text"] for h in found["hits"])
-    viaduct = json.loads(rag("search", "Alder Viaduct red brick arches", "--kb", "acc", "--json").stdout)
+    viaduct = json.loads(
+        rag("search", "Alder Viaduct red brick arches", "--kb", "acc", "--json").stdout
+    )
     assert "alder_viaduct.html" not in {Path(h["chunk"]["source"]).name for h in viaduct["hits"]}
 
     # exactly the chunks of the current files: same as a fresh knowledge base of the folder
@@ -65,7 +70,9 @@ def test_edit_delete_and_prune(rag, tmp_path: Path) -> None:  # noqa: ANN001
     settings = Settings(data_dir=tmp_path / "data")
     acc, fresh = open_kb("acc", settings), open_kb("fresh", settings)
     texts = {c.text for s in acc.sources() for c in acc.get_chunks(_ids(acc, s.source))}
-    assert texts == {c.text for s in fresh.sources() for c in fresh.get_chunks(_ids(fresh, s.source))}
+    assert texts == {
+        c.text for s in fresh.sources() for c in fresh.get_chunks(_ids(fresh, s.source))
+    }
     assert acc.count() == fresh.count() == len(texts)
     assert not any("412 metres long" in t for t in texts)
 
@@ -99,6 +106,7 @@ def test_kb_commands(rag, tmp_path: Path) -> None:  # noqa: ANN001
     stats = json.loads(rag("kb", "stats", "one", "--json").stdout)
     assert (stats["documents"], stats["store"], stats["dimension"]) == (1, "faiss", 384)
     assert "all-MiniLM-L6-v2" in stats["embedding_model"]
-    assert "does not exist" in rag("search", "x", "--kb", "two", code=1).output
+    with pytest.raises(KnowledgeBaseError, match="does not exist"):  # main() prints it, exit 1
+        rag("search", "x", "--kb", "two")
     rag("kb", "remove", "one", "--yes")
     assert json.loads(rag("kb", "list", "--json").stdout) == []

@@ -62,7 +62,9 @@ def chroma_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
             except httpx.HTTPError:
                 pass
             if proc.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"chroma server did not start: {(path / 'server.log').read_text()}")
+                raise RuntimeError(
+                    f"chroma server did not start: {(path / 'server.log').read_text()}"
+                )
             time.sleep(0.3)
         yield url
     finally:
@@ -129,8 +131,13 @@ def test_persistence_across_processes(kb_settings: Settings) -> None:
     if kb_settings.chroma_url:
         env["RAG_CHROMA_URL"] = kb_settings.chroma_url
     done = subprocess.run(
-        [sys.executable, "-c", SUBPROCESS], env=env, cwd=REPO_ROOT, capture_output=True,
-        text=True, timeout=300, check=False,
+        [sys.executable, "-c", SUBPROCESS],
+        env=env,
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
     )
     assert done.returncode == 0, done.stderr[-2000:]
     out = json.loads(done.stdout.strip().splitlines()[-1])

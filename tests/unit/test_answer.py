@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -56,7 +57,7 @@ def test_invented_answer_abstains_with_related_passages(kb: KnowledgeBase) -> No
 
 
 def test_model_abstention_is_respected(kb: KnowledgeBase) -> None:
-    reply = '{"answer": "%s"}' % ABSTAIN_PHRASE
+    reply = json.dumps({"answer": ABSTAIN_PHRASE})
     answer = ask("What colour is the door?", kb, settings=kb.settings, llm=fake(reply))
     assert answer.abstained and answer.related
 

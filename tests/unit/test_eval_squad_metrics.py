@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 
@@ -44,3 +45,25 @@ def test_f1_and_no_answer_cases() -> None:
     assert score_one((), "") == (1.0, 1.0)  # no-answer question, abstained
     assert score_one((), "France") == (0.0, 0.0)
     assert score_one(("France", "the French"), "french") == (1.0, 1.0)  # max over gold answers
+
+
+def test_score_command_prints_official_json(tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from rag_app.cli import app
+
+    preds = SQUAD / "predictions" / "nlnet-single.json"
+    dataset = SQUAD / "dev-v2.0.part-a.json"
+    result = CliRunner().invoke(
+        app, ["eval", "score", "--dataset", str(dataset), "--predictions", str(preds)]
+    )
+    assert result.exit_code == 0, result.output
+    out = json.loads(result.output)
+    assert set(out) >= {"exact", "f1", "total", "HasAns_exact", "HasAns_f1", "NoAns_exact"}
+    assert out["NoAns_exact"] == pytest.approx(82.2586, abs=0.01)
+    bad = tmp_path / "bad.json"
+    bad.write_text("[1, 2]")
+    result = CliRunner().invoke(
+        app, ["eval", "score", "--dataset", str(dataset), "--predictions", str(bad)]
+    )
+    assert result.exit_code != 0

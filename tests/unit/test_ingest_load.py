@@ -1,4 +1,4 @@
-"""Unit tests for ingest.load and ingest.walk: loaders, provenance sections and reported bad inputs."""
+"""Unit tests for ingest.load and ingest.walk: loaders, sections and reported bad inputs."""
 
 from __future__ import annotations
 
@@ -23,7 +23,9 @@ def section_texts(doc) -> list[tuple[tuple[str, ...], str]]:  # noqa: ANN001
 
 def test_markdown_headings_make_sections(tmp_path: Path) -> None:
     md = tmp_path / "a.md"
-    md.write_text("# Title\nIntro text.\n\n## Part one\nAlpha.\n\n### Deep\nBeta.\n\n## Part two\nGamma.\n")
+    md.write_text(
+        "# Title\nIntro text.\n\n## Part one\nAlpha.\n\n### Deep\nBeta.\n\n## Part two\nGamma.\n"
+    )
     doc = load(md)
     assert section_texts(doc) == [
         (("Title",), "Title\n\nIntro text."),
@@ -48,7 +50,10 @@ def test_html_headings_tables_and_no_scripts(tmp_path: Path) -> None:
     )
     doc = load(page)
     assert "hidden" not in doc.text and "alert" not in doc.text
-    assert section_texts(doc) == [(("Top",), "Top\n\nFirst para ."), (("Top", "Sub"), "Sub\n\nk | v")]
+    assert section_texts(doc) == [
+        (("Top",), "Top\n\nFirst para ."),
+        (("Top", "Sub"), "Sub\n\nk | v"),
+    ]
 
 
 def test_pdf_sections_are_pages(tmp_path: Path) -> None:

@@ -39,7 +39,9 @@ def test_edit_delete_prune_leaves_exactly_current_chunks(settings: Settings, fol
     second = ingest_paths([folder], kb, prune=True)
     assert (second.added, second.changed, second.unchanged, second.removed) == (0, 1, 2, 1)
     assert {Path(s.source).name for s in kb.sources()} == {
-        "harrow_point_lighthouse.md", "alder_viaduct.html", "notes.md"
+        "harrow_point_lighthouse.md",
+        "alder_viaduct.html",
+        "notes.md",
     }
     assert sum(s.chunks for s in kb.sources()) == kb.count()
     assert kb.keyword_search("Saltmarsh", 3) and not kb.keyword_search("Curlew", 3)
@@ -90,7 +92,9 @@ def test_ingest_texts_and_neighbours(settings: Settings) -> None:
 
 def test_model_mismatch_missing_kb_and_names(settings: Settings) -> None:
     open_fake(settings, "a")
-    with pytest.raises(KnowledgeBaseError, match=r"built with fake-hashing \(dim 64\).*rag kb remove a"):
+    with pytest.raises(
+        KnowledgeBaseError, match=r"built with fake-hashing \(dim 64\).*rag kb remove a"
+    ):
         open_fake(settings, "a", dim=32)
     with pytest.raises(KnowledgeBaseError, match="other-model"):
         open_fake(settings, "a", model_name="other-model")

@@ -24,7 +24,12 @@ def test_fuse_rewards_agreement_and_keeps_both_scores() -> None:
     hits = fuse([(a, 0.9), (b, 0.8)], [(b, 12.0), (c, 7.0)], rrf_k=60)
     assert [h.chunk.chunk_id for h in hits] == ["b", "a", "c"]
     top = hits[0]
-    assert (top.dense_score, top.dense_rank, top.keyword_score, top.keyword_rank) == (0.8, 2, 12.0, 1)
+    assert (top.dense_score, top.dense_rank, top.keyword_score, top.keyword_rank) == (
+        0.8,
+        2,
+        12.0,
+        1,
+    )
     assert hits[1].keyword_score is None and hits[2].dense_score is None
     assert top.score == pytest.approx(1 / 62 + 1 / 61)
 

@@ -158,3 +158,40 @@ def test_unreachable_model_server_is_reported_and_app_survives(kb_settings: Sett
     assert not at.exception
     assert at.chat_message[1].error, "the failure is shown in the conversation"
     assert at.chat_input
+
+
+def _answer_view_script() -> None:
+    """Renders one hand-made Answer (AppTest runs this function's body as the app script)."""
+    from rag_app.records import Answer, Citation, SentenceCheck
+    from rag_app.ui.answer_view import render_answer
+
+    sentences = [
+        SentenceCheck(sentence="Ada Marsh built it.", marker=1, support=0.9, supported=True),
+        SentenceCheck(sentence="It is <i>purple</i>.", marker=None, support=0.1, supported=False),
+    ]
+    citation = Citation(
+        marker=1, chunk_id="c1", source="/d/doc.md", page=3, section="History", quote="Ada Marsh"
+    )
+    render_answer(
+        Answer(
+            question="q",
+            standalone_question="q",
+            text="Ada Marsh built it [1]. It is <i>purple</i>.",
+            abstained=False,
+            mode="cited",
+            prompt_name="qa_cited",
+            citations=[citation],
+            sentences=sentences,
+            support_score=0.5,
+        )
+    )
+
+
+def test_unsupported_sentences_are_marked_with_support_score() -> None:
+    at = AppTest.from_function(_answer_view_script).run()
+    assert not at.exception
+    assert "support 0.50 (1/2 sentences)" in " ".join(c.value for c in at.caption)
+    text = all_markdown(at)
+    assert "Not supported by the sources" in text
+    assert "- It is \\<i\\>purple\\<\\/i\\>\\." in text
+    assert at.expander[0].label == "\\[1\\] doc\\.md · p\\. 3 · History"
