@@ -175,6 +175,8 @@ def write_results(
     return target
 
 
-def print_section(title: str, rows: Sequence[Mapping[str, Any]], columns: Sequence[str] | None = None) -> None:
+def print_section(
+    title: str, rows: Sequence[Mapping[str, Any]], columns: Sequence[str] | None = None
+) -> None:
     """Print a titled Markdown table (flushes, so progress is visible in long runs)."""
     print(f"\n### {title}\n\n{markdown_table(rows, columns)}\n", flush=True)

@@ -61,12 +61,32 @@ def synthetic_writes(n: int, pool: list[str], vectors: np.ndarray, seed: int) ->
         chunks, offset = [], 0
         for pos, row in enumerate(range(doc_start, min(n, doc_start + CHUNKS_PER_DOC))):
             text = " ".join(pool[i] for i in picks[row])
-            chunks.append(Chunk(chunk_id=f"{digest[:16]}-{pos}", text=text, source=source,
-                                doc_hash=digest, start=offset, end=offset + len(text), position=pos))
+            chunks.append(
+                Chunk(
+                    chunk_id=f"{digest[:16]}-{pos}",
+                    text=text,
+                    source=source,
+                    doc_hash=digest,
+                    start=offset,
+                    end=offset + len(text),
+                    position=pos,
+                )
+            )
             offset += len(text) + 1
         row_ = DocumentRow(source, digest, "bench", len(chunks), "2026-01-01T00:00:00+00:00")
-        writes.append(DocumentWrite(row_, chunks, chunk_vectors[doc_start : doc_start + len(chunks)]))
+        writes.append(
+            DocumentWrite(row_, chunks, chunk_vectors[doc_start : doc_start + len(chunks)])
+        )
     return writes
+
+
+def build_writes(n: int, pool_size: int = POOL, seed: int = 0) -> list[Any]:
+    """Embed a SciFact sentence pool with the configured model and recombine it into n chunks."""
+    from ingest.embed import embed_texts, load_embedder
+    from rag_app.settings import Settings
+
+    pool = scifact_sentences(pool_size)
+    return synthetic_writes(n, pool, embed_texts(load_embedder(Settings()), pool), seed)
 
 
 def build_kb(n: int, data_dir: Path, pool: list[str], vectors: np.ndarray, seed: int) -> Any:
@@ -100,9 +120,17 @@ def _stage_rows(n: int, kb: Any, claims: list[str], build_s: float) -> list[dict
     rows = []
     for stage, (fn, inputs) in stages.items():
         lat = latency_summary(time_calls(fn, inputs))
-        rows.append({"size": n, "stage": stage, "p50_ms": lat["p50_ms"], "p95_ms": lat["p95_ms"],
-                     "mean_ms": lat["mean_ms"], "kb_build_s": build_s,
-                     "index": "HNSW" if is_hnsw(kb.index.index) else "exact"})
+        rows.append(
+            {
+                "size": n,
+                "stage": stage,
+                "p50_ms": lat["p50_ms"],
+                "p95_ms": lat["p95_ms"],
+                "mean_ms": lat["mean_ms"],
+                "kb_build_s": build_s,
+                "index": "HNSW" if is_hnsw(kb.index.index) else "exact",
+            }
+        )
     return rows
 
 

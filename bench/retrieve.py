@@ -8,14 +8,21 @@ from __future__ import annotations
 import argparse
 import gc
 import math
+import os
+import sys
 import time
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from bench.common import latency_summary, print_section, time_calls, write_results
-from bench.vectors import (
+if __package__ in (None, ""):  # run as a file (python bench/x.py): make `bench` importable
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+os.environ.setdefault("HF_HUB_OFFLINE", "1")  # models are local; never reach for the hub
+
+from bench.common import latency_summary, print_section, time_calls, write_results  # noqa: E402
+from bench.vectors import (  # noqa: E402
     BUILD_THREADS,
     DIM,
     add_all,
@@ -38,26 +45,51 @@ def _sizes(text: str) -> list[int]:
 
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(prog="python -m bench.retrieve", description=__doc__)
-    p.add_argument("--sizes", type=_sizes, default=[10_000, 100_000, 1_000_000],
-                   help="corpus sizes for exact vs HNSW vs LangChain (comma list)")
-    p.add_argument("--hybrid-sizes", type=_sizes, default=[10_000, 100_000],
-                   help="KB sizes for hybrid retrieve() (empty string skips)")
+    p.add_argument(
+        "--sizes",
+        type=_sizes,
+        default=[10_000, 100_000, 1_000_000],
+        help="corpus sizes for exact vs HNSW vs LangChain (comma list)",
+    )
+    p.add_argument(
+        "--hybrid-sizes",
+        type=_sizes,
+        default=[10_000, 100_000],
+        help="KB sizes for hybrid retrieve() (empty string skips)",
+    )
     p.add_argument("--queries", type=int, default=200, help="queries per size (recall, latency)")
-    p.add_argument("--ef-search", type=_sizes, default=[16, 32, 64, 96, 128, 256],
-                   help="efSearch values for the HNSW trade-off table")
-    p.add_argument("--build-sweep", default="",
-                   help="extra HNSW builds 'M:efConstruction,...' at the smallest size >= 100k")
-    p.add_argument("--search-threads", type=int, default=1,
-                   help="FAISS threads for the single-query latency runs (builds use all cores)")
-    p.add_argument("--budget-ms", type=float, default=10.0,
-                   help="exact-search p95 budget that sets the recommended ann_threshold")
+    p.add_argument(
+        "--ef-search",
+        type=_sizes,
+        default=[16, 32, 64, 96, 128, 256],
+        help="efSearch values for the HNSW trade-off table",
+    )
+    p.add_argument(
+        "--build-sweep",
+        default="",
+        help="extra HNSW builds 'M:efConstruction,...' at the smallest size >= 100k",
+    )
+    p.add_argument(
+        "--search-threads",
+        type=int,
+        default=1,
+        help="FAISS threads for the single-query latency runs (builds use all cores)",
+    )
+    p.add_argument(
+        "--budget-ms",
+        type=float,
+        default=10.0,
+        help="exact-search p95 budget that sets the recommended ann_threshold",
+    )
     p.add_argument("--no-langchain", action="store_true", help="skip LangChain's FAISS store")
     p.add_argument("--seed", type=int, default=0)
     return p.parse_args(argv)
 
 
 def _latency(index: Any, queries: np.ndarray) -> dict[str, float]:
-    timings = time_calls(lambda q: index.search(q, K), [queries[i : i + 1] for i in range(len(queries))])
+    timings = time_calls(
+        lambda q: index.search(q, K), [queries[i : i + 1] for i in range(len(queries))]
+    )
     return latency_summary(timings)
 
 
@@ -66,7 +98,9 @@ def _row(n: int, name: str, built: Any, lat: dict[str, float], recall: float) ->
         "size": n,
         "index": name,
         "build_s": built.build_s if built else None,
-        "index_MB": index_bytes(built.index) / MB if built and hasattr(built.index, "ntotal") else None,
+        "index_MB": index_bytes(built.index) / MB
+        if built and hasattr(built.index, "ntotal")
+        else None,
         "rss_delta_MB": built.rss_delta / MB if built else None,
         "p50_ms": lat["p50_ms"],
         "p95_ms": lat["p95_ms"],
@@ -83,7 +117,9 @@ def kb_index(n: int, approximate: bool) -> Any:
     return build_faiss_index(DIM, n, Settings(ann_threshold=threshold))
 
 
-def ef_sweep(n: int, index: Any, queries: np.ndarray, truth: np.ndarray, efs: list[int]) -> list[dict[str, Any]]:
+def ef_sweep(
+    n: int, index: Any, queries: np.ndarray, truth: np.ndarray, efs: list[int]
+) -> list[dict[str, Any]]:
     """Recall and latency of one HNSW build at each efSearch (restores the KB's value after)."""
     hnsw = hnsw_of(index)
     assert hnsw is not None
@@ -92,19 +128,31 @@ def ef_sweep(n: int, index: Any, queries: np.ndarray, truth: np.ndarray, efs: li
         set_ef_search(index, ef)
         recall = recall_at_k(search_ids(index, queries, K), truth)
         lat = _latency(index, queries)
-        rows.append({"size": n, "M": hnsw.hnsw.nb_neighbors(1), "efConstruction": hnsw.hnsw.efConstruction,
-                     "efSearch": ef, "recall@10": recall, "p50_ms": lat["p50_ms"], "p95_ms": lat["p95_ms"]})
+        rows.append(
+            {
+                "size": n,
+                "M": hnsw.hnsw.nb_neighbors(1),
+                "efConstruction": hnsw.hnsw.efConstruction,
+                "efSearch": ef,
+                "recall@10": recall,
+                "p50_ms": lat["p50_ms"],
+                "p95_ms": lat["p95_ms"],
+            }
+        )
     set_ef_search(index, default)
     return rows
 
 
-def langchain_row(n: int, base: np.ndarray, queries: np.ndarray, truth: np.ndarray) -> dict[str, Any]:
+def langchain_row(
+    n: int, base: np.ndarray, queries: np.ndarray, truth: np.ndarray
+) -> dict[str, Any]:
     """LangChain's stock FAISS store (IndexFlatL2 + in-memory docstore) on the same vectors."""
-    from bench.vectors import Built
-    from bench.common import rss_bytes
     from langchain_community.docstore.in_memory import InMemoryDocstore
     from langchain_community.vectorstores import FAISS
     from langchain_core.embeddings import Embeddings
+
+    from bench.common import rss_bytes
+    from bench.vectors import Built
 
     class VectorsOnly(Embeddings):
         """We search by vector: nothing is embedded here."""
@@ -123,15 +171,23 @@ def langchain_row(n: int, base: np.ndarray, queries: np.ndarray, truth: np.ndarr
         store.add_embeddings([(f"chunk {s + i}", r) for i, r in enumerate(rows)])  # type: ignore[misc]
     built = Built(store.index, time.perf_counter() - start, rss_bytes() - before)
     by_id = {v: k for k, v in store.index_to_docstore_id.items()}
-    found = [[by_id[d.id] for d in store.similarity_search_by_vector(q.tolist(), k=K)] for q in queries]
+    found = [
+        [by_id[str(d.id)] for d in store.similarity_search_by_vector(q.tolist(), k=K)]
+        for q in queries
+    ]
     recall = recall_at_k(np.asarray(found), truth)
-    lat = latency_summary(time_calls(lambda q: store.similarity_search_by_vector(q, k=K),
-                                     [q.tolist() for q in queries]))
+    lat = latency_summary(
+        time_calls(
+            lambda q: store.similarity_search_by_vector(q, k=K), [q.tolist() for q in queries]
+        )
+    )
     return _row(n, "LangChain FAISS (stock)", built, lat, recall)
 
 
-def ann_section(n: int, args: argparse.Namespace) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
-    """Exact vs HNSW (the KB's own index builder) vs LangChain at one size; plus the efSearch sweep."""
+def ann_section(
+    n: int, args: argparse.Namespace
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """Exact vs HNSW (the KB's own index builder) vs LangChain at one size; + efSearch sweep."""
     print(f"[{n:,}] generating {n:,} clustered {DIM}-d vectors ...", flush=True)
     base, queries = corpus_and_queries(n, args.queries, seed=args.seed)
     rows: list[dict[str, Any]] = []
@@ -145,7 +201,8 @@ def ann_section(n: int, args: argparse.Namespace) -> tuple[list[dict[str, Any]],
     found = search_ids(hnsw.index, queries, K)
     inner = hnsw_of(hnsw.index)
     assert inner is not None
-    label = f"FAISS HNSW (M={inner.hnsw.nb_neighbors(1)}, efC={inner.hnsw.efConstruction}, ef={inner.hnsw.efSearch})"
+    h = inner.hnsw
+    label = f"FAISS HNSW (M={h.nb_neighbors(1)}, efC={h.efConstruction}, ef={h.efSearch})"
     rows.append(_row(n, label, hnsw, _latency(hnsw.index, queries), recall_at_k(found, truth)))
     sweep = ef_sweep(n, hnsw.index, queries, truth, args.ef_search)
     del hnsw
@@ -160,8 +217,9 @@ def ann_section(n: int, args: argparse.Namespace) -> tuple[list[dict[str, Any]],
     return rows, sweep
 
 
-def build_sweep(n: int, base: np.ndarray, queries: np.ndarray, truth: np.ndarray,
-                args: argparse.Namespace) -> list[dict[str, Any]]:
+def build_sweep(
+    n: int, base: np.ndarray, queries: np.ndarray, truth: np.ndarray, args: argparse.Namespace
+) -> list[dict[str, Any]]:
     """Extra HNSW builds (M, efConstruction) with their efSearch sweeps and build times."""
     from bench.vectors import make_hnsw
 
@@ -175,15 +233,16 @@ def build_sweep(n: int, base: np.ndarray, queries: np.ndarray, truth: np.ndarray
     return rows
 
 
-def recommend_threshold(rows: list[dict[str, Any]], sweep: list[dict[str, Any]],
-                        budget_ms: float, current: int) -> dict[str, Any]:
+def recommend_threshold(
+    rows: list[dict[str, Any]], sweep: list[dict[str, Any]], budget_ms: float, current: int
+) -> dict[str, Any]:
     """Largest size whose exact p95 stays within budget (linear fit of p95 over n), if HNSW
     recall at the KB's efSearch holds >= 0.95 at every measured size above it."""
     exact = [(r["size"], r["p95_ms"]) for r in rows if r["index"].startswith("FAISS exact")]
     hnsw = {r["size"]: r for r in rows if r["index"].startswith("FAISS HNSW")}
     sizes = np.array([s for s, _ in exact], dtype=float)
     p95 = np.array([p for _, p in exact])
-    slope, intercept = (np.polyfit(sizes, p95, 1) if len(sizes) > 1 else (p95[0] / sizes[0], 0.0))
+    slope, intercept = np.polyfit(sizes, p95, 1) if len(sizes) > 1 else (p95[0] / sizes[0], 0.0)
     crossing = (budget_ms - intercept) / slope if slope > 0 else math.inf
     nice = _round_down_nice(crossing) if math.isfinite(crossing) else None
     return {
@@ -231,8 +290,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         print_section("Hybrid retrieve() (dense + BM25 + RRF) over a knowledge base", hybrid)
     params = {k: v for k, v in vars(args).items()}
     params["faiss_build_threads"] = BUILD_THREADS
-    path = write_results("retrieve", {"vector": rows, "hnsw_tradeoff": sweep,
-                                      "threshold": verdict, "hybrid": hybrid}, params)
+    path = write_results(
+        "retrieve",
+        {"vector": rows, "hnsw_tradeoff": sweep, "threshold": verdict, "hybrid": hybrid},
+        params,
+    )
     print(f"wrote {path}")
     return 0
 

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
+import sys
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -16,7 +18,11 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
-from bench.common import latency_summary, print_section, write_results
+if __package__ in (None, ""):  # run as a file (python bench/x.py): make `bench` importable
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+os.environ.setdefault("HF_HUB_OFFLINE", "1")  # models are local; never reach for the hub
+
+from bench.common import latency_summary, print_section, write_results  # noqa: E402
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 SAMPLES = REPO_ROOT / "samples"
@@ -29,18 +35,32 @@ def _ints(text: str) -> list[int]:
 
 
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
-    p = argparse.ArgumentParser(prog="python -m bench.serve", description=__doc__,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = argparse.ArgumentParser(
+        prog="python -m bench.serve",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     p.add_argument("--users", type=_ints, default=[1, 8, 32], help="concurrency levels (threads)")
-    p.add_argument("--requests", type=int, default=0,
-                   help="requests per level (0 = max(4, users): every user asks at least once)")
+    p.add_argument(
+        "--requests",
+        type=int,
+        default=0,
+        help="requests per level (0 = max(4, users): every user asks at least once)",
+    )
     p.add_argument("--max-tokens", type=int, default=64, help="generation cap, both systems")
     p.add_argument("--mode", default="direct", choices=["direct", "cot", "cited"])
-    p.add_argument("--hf-model", default="",
-                   help="HF folder for the in-process pipeline (default: `rag model prepare` folder)")
+    p.add_argument(
+        "--hf-model",
+        default="",
+        help="HF folder for the in-process pipeline (default: `rag model prepare` folder)",
+    )
     p.add_argument("--skip-hf", action="store_true", help="only measure ours (no ratio)")
-    p.add_argument("--hf-users", type=_ints, default=None,
-                   help="concurrency levels for the pipeline (default: same as --users)")
+    p.add_argument(
+        "--hf-users",
+        type=_ints,
+        default=None,
+        help="concurrency levels for the pipeline (default: same as --users)",
+    )
     return p.parse_args(argv)
 
 
@@ -77,14 +97,14 @@ def sample_questions(path: Path = QUESTIONS) -> list[str]:
     return [q["question"] for q in items if q.get("kind") == "single"]
 
 
-def open_sample_kb(settings: Any) -> Any:
+def open_sample_kb(settings: Any, name: str = KB_NAME) -> Any:
     """The sample KB in the configured data dir, (re)ingested incrementally from samples/."""
     from ingest.kb import open_kb
     from ingest.pipeline import ingest_paths
 
-    kb = open_kb(KB_NAME, settings, create=True)
+    kb = open_kb(name, settings, create=True)
     summary = ingest_paths([SAMPLES], kb)
-    print(f"sample KB {KB_NAME}: {kb.count()} chunks ({summary.added} documents added)", flush=True)
+    print(f"sample KB {name}: {kb.count()} chunks ({summary.added} documents added)", flush=True)
     return kb
 
 
@@ -102,12 +122,20 @@ def one_request(question: str, kb: Any, settings: Any, llm: Any, mode: str) -> d
             first = time.perf_counter() - start
     total = time.perf_counter() - start
     assert final is not None
-    return {"total_s": total, "ttft_s": first if first is not None else total,
-            "abstained": final.abstained}
+    return {
+        "total_s": total,
+        "ttft_s": first if first is not None else total,
+        "abstained": final.abstained,
+    }
 
 
-def run_level(users: int, n_requests: int, ask: Callable[[str], dict[str, Any]],
-              questions: list[str], counter: TokenCounter) -> dict[str, Any]:
+def run_level(
+    users: int,
+    n_requests: int,
+    ask: Callable[[str], dict[str, Any]],
+    questions: list[str],
+    counter: TokenCounter,
+) -> dict[str, Any]:
     """n_requests spread over `users` threads (closed loop); throughput and latency summary."""
     asked = [questions[i % len(questions)] for i in range(n_requests)]
     counter.take()
@@ -118,12 +146,19 @@ def run_level(users: int, n_requests: int, ask: Callable[[str], dict[str, Any]],
     tokens = counter.take()
     total = latency_summary([r["total_s"] for r in results])
     ttft = latency_summary([r["ttft_s"] for r in results])
-    return {"users": users, "requests": n_requests, "wall_s": wall,
-            "req_per_s": n_requests / wall, "gen_tok_per_s": tokens / wall,
-            "tokens": tokens, "ttft_p50_s": ttft["p50_ms"] / 1000,
-            "ttft_p95_s": ttft["p95_ms"] / 1000, "total_p50_s": total["p50_ms"] / 1000,
-            "total_p95_s": total["p95_ms"] / 1000,
-            "abstained": sum(r["abstained"] for r in results)}
+    return {
+        "users": users,
+        "requests": n_requests,
+        "wall_s": wall,
+        "req_per_s": n_requests / wall,
+        "gen_tok_per_s": tokens / wall,
+        "tokens": tokens,
+        "ttft_p50_s": ttft["p50_ms"] / 1000,
+        "ttft_p95_s": ttft["p95_ms"] / 1000,
+        "total_p50_s": total["p50_ms"] / 1000,
+        "total_p95_s": total["p95_ms"] / 1000,
+        "abstained": sum(r["abstained"] for r in results),
+    }
 
 
 def hf_chat_model(folder: str, max_tokens: int, callbacks: list[Any]) -> Any:
@@ -133,14 +168,26 @@ def hf_chat_model(folder: str, max_tokens: int, callbacks: list[Any]) -> Any:
 
     tokenizer = AutoTokenizer.from_pretrained(folder)
     model = AutoModelForCausalLM.from_pretrained(folder)
-    pipe = pipeline("text-generation", model=model, tokenizer=tokenizer,
-                    max_new_tokens=max_tokens, do_sample=False, return_full_text=False)
+    pipe = pipeline(
+        "text-generation",
+        model=model,
+        tokenizer=tokenizer,
+        max_new_tokens=max_tokens,
+        do_sample=False,
+        return_full_text=False,
+    )
     llm = HuggingFacePipeline(pipeline=pipe, model_id=folder)
     return ChatHuggingFace(llm=llm, tokenizer=tokenizer, callbacks=callbacks)
 
 
-def measure(system: str, levels: list[int], requests: int, ask: Callable[[str], dict[str, Any]],
-            questions: list[str], counter: TokenCounter) -> list[dict[str, Any]]:
+def measure(
+    system: str,
+    levels: list[int],
+    requests: int,
+    ask: Callable[[str], dict[str, Any]],
+    questions: list[str],
+    counter: TokenCounter,
+) -> list[dict[str, Any]]:
     ask(questions[0])  # warm-up: model loads, first connection, caches
     rows = []
     for users in levels:
@@ -157,20 +204,25 @@ def ratios(ours: list[dict[str, Any]], hf: list[dict[str, Any]]) -> list[dict[st
     for row in ours:
         base = by_users.get(row["users"])
         if base:
-            out.append({"users": row["users"],
-                        "req_per_s_ratio": row["req_per_s"] / base["req_per_s"],
-                        "tok_per_s_ratio": row["gen_tok_per_s"] / max(base["gen_tok_per_s"], 1e-9),
-                        "total_p95_ratio (hf/ours)": base["total_p95_s"] / row["total_p95_s"],
-                        "ttft_p95_ratio (hf/ours)": base["ttft_p95_s"] / row["ttft_p95_s"]})
+            out.append(
+                {
+                    "users": row["users"],
+                    "req_per_s_ratio": row["req_per_s"] / base["req_per_s"],
+                    "tok_per_s_ratio": row["gen_tok_per_s"] / max(base["gen_tok_per_s"], 1e-9),
+                    "total_p95_ratio (hf/ours)": base["total_p95_s"] / row["total_p95_s"],
+                    "ttft_p95_ratio (hf/ours)": base["ttft_p95_s"] / row["ttft_p95_s"],
+                }
+            )
     return out
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
+    from transformers import AutoTokenizer
+
     from rag_app.llm import chat_model, ensure_llm_endpoint
     from rag_app.model import prepare_model
     from rag_app.settings import Settings
-    from transformers import AutoTokenizer
 
     settings = Settings().model_copy(update={"llm_max_tokens": args.max_tokens})
     url = ensure_llm_endpoint(settings)  # starts the local vLLM server if no URL is configured
@@ -179,14 +231,25 @@ def main(argv: Sequence[str] | None = None) -> int:
     counter = TokenCounter(AutoTokenizer.from_pretrained(folder))
     kb, questions = open_sample_kb(settings), sample_questions()
     ours_llm = chat_model(settings, base_url=url, callbacks=[counter.handler])
-    rows = measure("ours (vLLM server)", args.users, args.requests,
-                   lambda q: one_request(q, kb, settings, ours_llm, args.mode), questions, counter)
+    rows = measure(
+        "ours (vLLM server)",
+        args.users,
+        args.requests,
+        lambda q: one_request(q, kb, settings, ours_llm, args.mode),
+        questions,
+        counter,
+    )
     hf_rows: list[dict[str, Any]] = []
     if not args.skip_hf:
         hf_llm = hf_chat_model(folder, args.max_tokens, [counter.handler])
-        hf_rows = measure("in-process HF pipeline", args.hf_users or args.users, args.requests,
-                          lambda q: one_request(q, kb, settings, hf_llm, args.mode),
-                          questions, counter)
+        hf_rows = measure(
+            "in-process HF pipeline",
+            args.hf_users or args.users,
+            args.requests,
+            lambda q: one_request(q, kb, settings, hf_llm, args.mode),
+            questions,
+            counter,
+        )
     table = rows + hf_rows
     print_section("End-to-end answering (ask_stream) by concurrency", table)
     ratio_rows = ratios(rows, hf_rows)

@@ -48,9 +48,15 @@ class OfflineJudge:
 
     name = "offline"
 
-    def __init__(self, embeddings: Embeddings | None = None, thresholds: Thresholds | None = None):
+    def __init__(
+        self,
+        embeddings: Embeddings | None = None,
+        thresholds: Thresholds | None = None,
+        candidates: int = 8,
+    ):
         self.embeddings = embeddings
         self.thresholds = thresholds or Thresholds()
+        self.candidates = candidates
         self._cache: dict[str, list[float]] = {}
         self._lock = threading.Lock()  # embedders are not promised to be thread-safe
 
@@ -74,9 +80,12 @@ class OfflineJudge:
         return [_cosine(vecs[0], v) for v in vecs[1:]]
 
     def judge(self, claim: str, evidence: Sequence[str]) -> Verdict:
-        sentences = [s for text in evidence for s in feat.split_sentences(text)][:200]
+        sentences = [s for text in evidence for s in feat.split_sentences(text)]
         if not sentences or not feat.words(claim):
             return Verdict("unsupported", 0.0, reason="no evidence")
+        # Only the lexically closest sentences are embedded: a sentence sharing no word with
+        # the claim cannot be its best support, and embedding is the judge's whole cost.
+        sentences = sorted(sentences, key=lambda s: -_overlap(claim, s))[: self.candidates]
         sims = self._similarities(claim, sentences)
         scored = [
             (0.5 * _overlap(claim, s) + 0.5 * max(sim, 0.0), s)

@@ -88,16 +88,23 @@ def _save(fig: Any, path: Path) -> str:
     return path.name
 
 
+NOT_FRACTIONS = ("claims_per_answer",)  # counts that sit in fraction tables
+
+
 def _fmt(value: Any, pct: bool = False) -> str:
     if value is None:
         return "n/a"
     if isinstance(value, float):
-        return f"{100 * value:.1f}" if pct else f"{value:.3f}"
+        return f"{100 * value:.1f}" if pct else f"{value:.2f}"
     return str(value)
 
 
 def _table(title: str, values: dict[str, Any], pct: bool = False) -> list[str]:
-    rows = [f"| {k} | {_fmt(v, pct)} |" for k, v in values.items() if not isinstance(v, dict)]
+    rows = [
+        f"| {k} | {_fmt(v, pct and k not in NOT_FRACTIONS)} |"
+        for k, v in values.items()
+        if not isinstance(v, dict)
+    ]
     return [f"## {title}", "", "| metric | value |", "|---|---|", *rows, ""] if rows else []
 
 
@@ -111,8 +118,7 @@ def render(summary: dict[str, Any], rows: Sequence[dict[str, Any]], plots: list[
         f"{summary['errors']} errors.",
         "",
     ]
-    answer = {k: (round(v, 2) if isinstance(v, float) else v) for k, v in summary["answer"].items()}
-    lines += _table("Answers (SQuAD EM/F1, %)", answer)
+    lines += _table("Answers (SQuAD EM/F1, %)", summary["answer"])
     lines += _table("Abstention (%)", summary.get("abstention", {}), pct=True)
     lines += _table("Factuality (%)", summary["factuality"], pct=True)
     lines += _table("Retrieval (%)", summary["retrieval"], pct=True)

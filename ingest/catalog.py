@@ -202,6 +202,10 @@ class Catalog:
     def source_ids(self, source: str) -> list[int]:
         return [int(r[0]) for r in self._query("SELECT id FROM chunks WHERE source=?", (source,))]
 
+    def chunk_id_map(self) -> dict[str, int]:
+        """chunk_id -> int id for every chunk (ids only: cheap even for large KBs)."""
+        return {str(r[1]): int(r[0]) for r in self._query("SELECT id, chunk_id FROM chunks")}
+
     def all_ids(self) -> np.ndarray:
         return np.array([r[0] for r in self._query("SELECT id FROM chunks")], dtype=np.int64)
 

@@ -108,8 +108,7 @@ class ChromaIndex:
         total = self.collection.count()
         for offset in range(0, total, BATCH):
             in_chroma.update(self.collection.get(include=[], limit=BATCH, offset=offset)["ids"])
-        ids = self.catalog.all_ids().tolist()
-        by_chunk = {r.chunk_id: r.id for r in self.catalog.by_ids(ids).values()}
+        by_chunk = self.catalog.chunk_id_map()
         self._delete(sorted(in_chroma - set(by_chunk)))
         missing = [by_chunk[c] for c in set(by_chunk) - in_chroma]
         vectors, rows = self.catalog.vectors(missing)

@@ -21,7 +21,7 @@ from langchain_core.documents import Document
 from langchain_core.embeddings import Embeddings
 from langchain_core.vectorstores import VectorStore
 
-from ingest.atomic import fsync_dir
+from ingest.atomic import fsync_dir, remove_orphan_temps
 from ingest.catalog import Catalog, NewChunk, StoredChunk
 from ingest.embed import embed_texts, normalise
 from rag_app.settings import Settings
@@ -64,24 +64,6 @@ def _locked(method: F) -> F:
             return method(self, *args, **kwargs)
 
     return cast(F, wrapper)
-
-
-def _remove_orphan_temps(folder: Path) -> None:
-    """Temp index files left by a killed writer (named .index.REV.PID.tmp) are deleted."""
-    for tmp in folder.glob(".index.*.tmp"):
-        pid = tmp.name.split(".")[3]
-        if pid.isdigit() and not _alive(int(pid)):
-            tmp.unlink(missing_ok=True)
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 def _as_ids(ids: Iterable[int]) -> np.ndarray:
@@ -149,7 +131,7 @@ class FaissStore(VectorStore):
         for rev, old in self._index_files():
             if rev != self.synced:
                 old.unlink(missing_ok=True)
-        _remove_orphan_temps(self.dir)
+        remove_orphan_temps(self.dir, ".index.*.tmp")
 
     # --- keeping the index in step with the catalog -------------------------------------------
     @_locked
@@ -284,6 +266,8 @@ class FaissStore(VectorStore):
     def similarity_search_with_score_by_vector(
         self, embedding: list[float], k: int = 4, **kwargs: Any
     ) -> list[tuple[Document, float]]:
+        if kwargs.get("filter"):
+            raise NotImplementedError("FaissStore filters by source=... only, not filter=...")
         found = self.search_vector(np.asarray(embedding), k, kwargs.get("source"))
         return [(_document(row), score) for row, score in found]
 

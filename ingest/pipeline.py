@@ -76,7 +76,9 @@ class _Run:
         self.summary = IngestSummary(kb=kb.name)
         self.pending: list[_Pending] = []
         self.spans = token_spans_for(kb.embeddings)
-        self.batch_chunks = max(256, 4 * kb.settings.embedding_batch_size)
+        # Chunks embedded per encode call: large enough for sentence-transformers' length sorting
+        # to cut padding, small enough that a crash loses little (one transaction per flush).
+        self.batch_chunks = max(256, 16 * kb.settings.embedding_batch_size)
         hide = not show_progress
         self.files = tqdm(total=total, desc="files", unit="file", disable=hide, position=0)
         self.chunks = tqdm(desc="chunks", unit="chunk", disable=hide, position=1)

@@ -7,7 +7,6 @@ searches) and the final answer is checked against the passages the tools returne
 
 from __future__ import annotations
 
-import json
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -22,8 +21,9 @@ from rag_app.agent_model import (
     plan_schema,
     step_schema,
 )
-from rag_app.records import ABSTAIN_PHRASE, AgentStep, Answer, Usage
-from rag_app.tools import TOOLS, ToolContext, describe_tools, run_tool
+from rag_app.agent_steer import call_key, key_terms, steer, step_prompt
+from rag_app.records import AgentStep, Answer, Usage
+from rag_app.tools import TOOLS, ToolContext, run_tool
 from rag_app.verify import content_words
 
 if TYPE_CHECKING:
@@ -37,7 +37,6 @@ FIELDS = '{"thought": ..., "action": ..., "action_input": ...}'
 MAX_SUB_QUESTIONS = 3
 PLAN_TOKENS = 192
 STEP_TOKENS = 160
-NO_INPUT = {"list_sources"}  # tools without an argument: any input means the same call
 
 
 @dataclass
@@ -105,11 +104,12 @@ def make_plan(run: AgentRun) -> None:
     prompt = render_prompt("agent_plan", question=run.question)
     result = run.call(prompt, plan_schema(MAX_SUB_QUESTIONS), "agent_plan", PLAN_TOKENS)
     subs = parse_plan(result.data) if result.data is not None else []
-    topic = set(content_words(run.question))
+    keys = key_terms(run.question)
     kept: list[str] = []
     for sub in subs:
-        # An off-topic or duplicate sub-question would only waste a search.
-        if topic & set(content_words(sub)) and sub.lower() not in {k.lower() for k in kept}:
+        # An off-topic sub-question (often the prompt's example, copied) or a duplicate would
+        # only waste a search: each must name something the question names.
+        if keys & set(content_words(sub)) and sub.lower() not in {k.lower() for k in kept}:
             kept.append(sub)
     # One sub-question is a small model's rewording of the question: it only loses detail.
     run.plan = kept[:MAX_SUB_QUESTIONS] if len(kept) > 1 else [run.question]
@@ -181,59 +181,6 @@ def react(run: AgentRun) -> None:
         f"Agent stopped after {settings.agent_max_steps} steps (agent_max_steps) without "
         "finishing; the answer uses what it found so far."
     )
-
-
-def step_prompt(run: AgentRun) -> str:
-    from rag_app.prompts import render_prompt
-
-    # A small model copies the example it is shown, so the example is the step the plan needs.
-    if run.pending:
-        hint = "Search the next sub-question."
-        example = {"thought": f"I look up: {run.pending[0]}", "action": "search_docs"}
-        example["action_input"] = run.pending[0]
-    else:
-        hint = "Every sub-question was searched: finish with the answer if the passages hold it."
-        example = {"thought": "The passages answer the question.", "action": "finish"}
-        example["action_input"] = "<short answer copied from a passage>"
-    return render_prompt(
-        "agent_step",
-        example=json.dumps(example),
-        tools=describe_tools(),
-        abstain=ABSTAIN_PHRASE,
-        question=run.question,
-        plan=run.plan,
-        steps=[_shortened(s, i, len(run.steps)) for i, s in enumerate(run.steps)],
-        hint=hint,
-    )
-
-
-def _shortened(step: AgentStep, i: int, total: int) -> AgentStep:
-    """Older observations are cut short so the prompt fits a small model's context window."""
-    if i >= total - 2 or len(step.observation) <= 300:
-        return step
-    return step.model_copy(update={"observation": step.observation[:300] + " …"})
-
-
-def steer(run: AgentRun, thought: str, action: str, action_input: str) -> tuple[str, str, str]:
-    """Keep a small model on the plan: no finishing, repeating or wandering off before every
-    sub-question has been searched. The override is written into the step's thought."""
-    if not run.pending:
-        return thought, action, action_input
-    key = call_key(action, action_input)
-    topic = set(content_words(run.question + " " + " ".join(run.plan)))
-    off_topic = action == "search_docs" and not topic & set(content_words(action_input))
-    if action == "finish" or key in run.done or off_topic:
-        why = (
-            "finish" if action == "finish" else "repeat" if key in run.done else "off-topic search"
-        )
-        note = f"[loop: {why} replaced by a search for the next unsearched sub-question]"
-        return f"{thought} {note}".strip(), "search_docs", run.pending[0]
-    return thought, action, action_input
-
-
-def call_key(action: str, action_input: str) -> tuple[str, str]:
-    """What makes two calls the same (case and spacing do not)."""
-    return action, "" if action in NO_INPUT else " ".join(action_input.lower().split())
 
 
 def act(run: AgentRun, action: str, action_input: str) -> str:

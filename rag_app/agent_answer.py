@@ -111,11 +111,11 @@ def written_answer(run: AgentRun, hits: list[Hit]) -> str:
     )
     # Keep the run-wide passage numbers, so [n] means the same passage as in the trace.
     passages = [{**p, "n": best[p["n"] - 1] + 1} for p in picked]
-    for j, (expression, result) in enumerate(run.calculations, start=len(hits) + 1):
-        passages.append({"n": j, "source": "calculator", "text": f"{expression} = {result}"})
+    for j, (expression, value) in enumerate(run.calculations, start=len(hits) + 1):
+        passages.append({"n": j, "source": "calculator", "text": f"{expression} = {value}"})
     prompt = render_qa("qa", run.question, passages)
-    result = run.call(prompt, answer_schema("qa"), "qa", ANSWER_TOKENS)
-    return parse_answer(result.data)
+    reply = run.call(prompt, answer_schema("qa"), "qa", ANSWER_TOKENS)
+    return parse_answer(reply.data)
 
 
 def cite(text: str, run: AgentRun, hits: list[Hit]) -> list[Citation]:
@@ -143,7 +143,15 @@ def cite(text: str, run: AgentRun, hits: list[Hit]) -> list[Citation]:
 
 def _citation(i: int, hit: Hit, evidence: str) -> Citation:
     sentences = split_sentences(hit.chunk.text) or [hit.chunk.text]
-    quote = max(sentences, key=lambda s: lexical_support(evidence, s.replace(",", "")))
+    # The sentence holding the answer itself, else the one sharing most of its words
+    # ("1,200" and "1200" count as the same number).
+    quote = max(
+        sentences,
+        key=lambda s: (
+            evidence.lower() in s.lower(),
+            max(lexical_support(evidence, s), lexical_support(evidence, s.replace(",", ""))),
+        ),
+    )
     return Citation(
         marker=i + 1,
         chunk_id=hit.chunk.chunk_id,

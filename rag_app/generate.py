@@ -23,6 +23,7 @@ if TYPE_CHECKING:
 # Short answers keep the 135M model from free-writing; the JSON schema makes vLLM keep the format.
 ANSWER_MAX_CHARS = 120
 REASONING_MAX_CHARS = 400
+MIN_SENTENCE_WORDS = 4
 PROMPTS = {"direct": "qa", "cot": "qa_cot", "cited": "qa_cited"}
 
 
@@ -31,6 +32,10 @@ def answer_schema(prompt_name: str) -> dict[str, Any]:
     props: dict[str, Any] = {}
     if prompt_name == "qa_cot":
         props["reasoning"] = {"type": "string", "maxLength": REASONING_MAX_CHARS}
+    if prompt_name == "qa":
+        # Copying the supporting sentence first puts it right before the answer: a tiny model
+        # then extracts the short answer from one sentence instead of from all passages.
+        props["quote"] = {"type": "string", "maxLength": REASONING_MAX_CHARS}
     props["answer"] = {"type": "string", "minLength": 1, "maxLength": ANSWER_MAX_CHARS}
     return {
         "type": "object",
@@ -65,6 +70,8 @@ def focus(
     if sentences <= 0 or not passages:
         return passages
     pool = [(p["n"], s) for p in passages for s in split_sentences(p["text"])]
+    # Headings and table fragments crowd out the sentences that hold answers.
+    pool = [x for x in pool if len(x[1].split()) >= MIN_SENTENCE_WORDS] or pool
     lexical = np.asarray([lexical_support(question, s) for _, s in pool])
     score = lexical
     if embeddings is not None:

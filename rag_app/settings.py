@@ -1,4 +1,4 @@
-"""Settings: the one configuration object every stage reads (env prefix RAG_, optional TOML file)."""
+"""Settings: the one configuration object every stage reads (env prefix RAG_, optional TOML)."""
 
 from __future__ import annotations
 
@@ -48,7 +48,9 @@ class Settings(BaseSettings):
     embedding_batch_size: int = Field(default=64, ge=1, description="Texts embedded per batch.")
     chunk_size: int = Field(default=200, ge=16, description="Chunk size in embedding tokens.")
     chunk_overlap: int = Field(default=32, ge=0, description="Overlap between chunks in tokens.")
-    max_file_mb: float = Field(default=50.0, gt=0, description="Files larger than this are skipped.")
+    max_file_mb: float = Field(
+        default=50.0, gt=0, description="Files larger than this are skipped."
+    )
     store: Literal["faiss", "chroma"] = Field(
         default="faiss", description="Vector store for new knowledge bases: faiss or chroma."
     )
@@ -65,7 +67,7 @@ class Settings(BaseSettings):
     # --- LLM ---------------------------------------------------------------------------------
     llm_model: str = Field(
         default="",
-        description="HF model folder or .gguf file to serve; empty = bundled SmolLM2-135M-Instruct.",
+        description="HF model folder or .gguf file to serve; empty = bundled SmolLM2-135M-Instruct",
     )
     llm_base_url: str | None = Field(
         default=None,
@@ -78,7 +80,9 @@ class Settings(BaseSettings):
         default="", description="Model name to request; empty = ask the server's /v1/models."
     )
     llm_host: str = Field(default="127.0.0.1", description="Host the local vLLM server binds.")
-    llm_port: int = Field(default=8000, ge=1, le=65535, description="Port of the local vLLM server.")
+    llm_port: int = Field(
+        default=8000, ge=1, le=65535, description="Port of the local vLLM server."
+    )
     llm_max_model_len: int = Field(default=4096, ge=256, description="vLLM --max-model-len.")
     llm_startup_timeout: float = Field(
         default=300.0, gt=0, description="Seconds to wait for a local server to become ready."

@@ -22,7 +22,8 @@ if TYPE_CHECKING:
 LEXICAL_WEIGHT = 0.6
 MARKER = re.compile(r"\[(\d{1,3})\]")
 WORD = re.compile(r"\w+", re.UNICODE)
-SENTENCE_END = re.compile(r"(?<=[.!?])\s+(?=[\"'(A-Z0-9])|\n+")
+# Sentence ends, and blank lines (paragraphs, headings); a single newline is only line wrapping.
+SENTENCE_END = re.compile(r"(?<=[.!?])\s+(?=[\"'(A-Z0-9])|\n\s*\n")
 _STOPWORD_TEXT = """a an the of in on at to for from by with and or but is are was were be been
 being it its this that these those as into than then there their they he she his her him we our
 i do does did has have had not no so such which who whom what when where why how also can could
@@ -43,7 +44,7 @@ def split_sentences(text: str) -> list[str]:
     text = re.sub(
         r"([.!?])\s*((?:\[\d{1,3}\]\s*)+)", lambda m: f" {m.group(2).strip()}{m.group(1)} ", text
     )
-    parts = [p.strip() for p in SENTENCE_END.split(text.strip()) if p and p.strip()]
+    parts = [" ".join(p.split()) for p in SENTENCE_END.split(text.strip()) if p and p.strip()]
     merged: list[str] = []
     for part in parts:  # a part that is only markers ("[2]") belongs to the previous sentence
         if merged and not MARKER.sub("", part).strip():

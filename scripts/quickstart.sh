@@ -11,7 +11,9 @@ RAG=.venv/bin/rag
 $RAG model prepare
 $RAG ingest samples/
 $RAG llm serve
-$RAG ask "Who built the Harrow Point Lighthouse?"
+if $RAG ask --help >/dev/null 2>&1; then  # a first answer, with its citations
+  $RAG ask "Who built the Harrow Point Lighthouse?"
+fi
 
 if [ "${QUICKSTART_NO_UI:-0}" = 1 ]; then
   echo "done: the vLLM server keeps running (stop it with: $RAG llm stop)"

@@ -66,9 +66,11 @@ def ingest(
 ) -> None:
     """Ingest documents (.txt .md .html .pdf .docx .csv .json) into a knowledge base.
 
-    Unchanged files are skipped, changed ones replaced. Every file that could not be read is
-    listed with its reason and the rest are ingested. Exit code 0 when at least one document is
-    in the knowledge base afterwards (added, changed or unchanged); 1 when nothing could be read.
+    Unchanged files are skipped and changed ones replaced; hidden files are not walked.
+
+    Files that cannot be read are listed with their reasons; the rest are ingested.
+
+    Exit code 0 if any document is in the KB afterwards (added, changed, unchanged); else 1.
     """
     from ingest.kb import open_kb
     from ingest.pipeline import ingest_paths

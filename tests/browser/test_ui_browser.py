@@ -69,16 +69,17 @@ def open_page(page: Any, title: str) -> None:
 
 def test_1_question_streams_answer_with_quoted_source(browser_page: Any) -> None:
     page = browser_page
-    answer = ask(page, "Who designed and built the Harrow Point Lighthouse?")
+    # A sample question the small model reliably answers (rather than abstains on) at temperature 0.
+    answer = ask(page, "How long is the Kestrel Bridge?")
     streamed = page.evaluate("window.__streamed")
     lengths = [len(t) for t in streamed]
     assert len(streamed) >= 2 and lengths[-1] > lengths[0], f"no visible streaming: {streamed}"
-    source = answer.get_by_test_id("stExpander").filter(has_text="harrow_point_lighthouse.md")
+    source = answer.get_by_test_id("stExpander").filter(has_text="kestrel_bridge.txt")
     source.first.locator("summary").click()
     quote = source.first.locator("blockquote")
     quote.wait_for()
     assert len(quote.inner_text().strip()) > 20
-    assert re.search(r"\[\d+\] harrow_point_lighthouse\.md", source.first.inner_text())
+    assert re.search(r"\[\d+\] kestrel_bridge\.txt", source.first.inner_text())
     shot(page, "1_answer_with_source", quote)
 
 
@@ -106,6 +107,8 @@ def test_3_uploaded_file_can_be_asked_about(browser_page: Any, tmp_path: Path) -
     page.get_by_test_id("stDataFrame").wait_for()
     open_page(page, "Chat")
     page.get_by_test_id("stButtonGroup").get_by_text("Direct", exact=True).click()
+    page.get_by_role("button", name="New chat").click()  # no earlier turns to condense against
+    page.get_by_test_id("stChatMessage").first.wait_for(state="detached")
     answer = ask(page, "When is the Quillmere otter count held?")
     # Whatever the small model writes, the passage it was given must come from the new file.
     assert "quillmere_otters.txt" in answer.inner_text()
@@ -129,7 +132,7 @@ def test_4_corrupt_upload_shows_error_and_app_keeps_working(
     assert listed.inner_text() == counted
     shot(page, "4a_corrupt_upload_error")
     open_page(page, "Chat")
-    answer = ask(page, "How long is the Kestrel Bridge?")
+    answer = ask(page, "How many apple trees does the Greywater Community Orchard have?")
     assert answer.get_by_test_id("stExpander").count() >= 1
     assert page.get_by_test_id("stException").count() == 0
     shot(page, "4b_chat_after_error", answer)

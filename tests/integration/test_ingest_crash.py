@@ -88,7 +88,7 @@ def test_kill_mid_ingest_then_rerun(tmp_path: Path) -> None:
 
     write_corpus(root / "bulk", files=30, paragraphs=6, words=60)  # ~500 chunks, 2+ batches
     env = {**os.environ, "RAG_DATA_DIR": str(settings.data_dir), "HF_HUB_OFFLINE": "1"}
-    env |= {"RAG_CHUNK_SIZE": "32", "RAG_CHUNK_OVERLAP": "4"}
+    env |= {"RAG_CHUNK_SIZE": "32", "RAG_CHUNK_OVERLAP": "4", "RAG_EMBEDDING_BATCH_SIZE": "16"}
     rag = Path(sys.executable).parent / "rag"
     proc = subprocess.Popen(
         [str(rag), "ingest", str(root), "--kb", "crash", "--json"],

@@ -153,3 +153,23 @@ def test_model_mismatch_is_refused(kb_settings: Settings) -> None:
     open_kb("contract", kb_settings, create=True)
     with pytest.raises(KnowledgeBaseError, match="all-MiniLM-L6-v2 \\(dim 384\\).*rebuild"):
         open_kb("contract", kb_settings, embeddings=HashingEmbeddings())
+
+
+def test_index_behind_catalog_is_reconciled_on_open(kb_settings: Settings) -> None:
+    """A crash between the catalog commit and the index update loses nothing on the next open."""
+    from ingest.catalog import NewChunk
+    from ingest.embed import embed_texts
+
+    kb = open_kb("contract", kb_settings, create=True)
+    ingest_texts(DOCS.items(), kb)
+    text = "The Tolwen ferry crossing takes fourteen minutes."
+    vector = embed_texts(kb.embeddings, [text])[0]
+    with kb.catalog.transaction():  # catalog only: the vector index never hears of it
+        kb.catalog.delete_source("orchard")
+        kb.catalog.insert_chunks(
+            [NewChunk("late-1", "ferry", 0, text, {"source": "ferry"}, vector)]
+        )
+    again = open_kb("contract", kb_settings)
+    assert again.dense_search("How long is the ferry crossing?", 1)[0][0].text == text
+    assert "orchard" not in {c.source for c, _ in again.dense_search("apple trees", 5)}
+    assert again.count() == index_size(again) == 3

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -242,3 +243,72 @@ def test_slow_model_step_times_out(kb: KnowledgeBase, settings: Settings) -> Non
     answer = run_agent(PLAN[0], kb, settings, llm)
     assert time.monotonic() - started < 2.0
     assert "timed out" in answer.message and answer.abstained
+
+
+def test_follow_up_is_condensed_with_the_history(kb: KnowledgeBase, settings: Settings) -> None:
+    history = [("user", "Who built the Kestrel Point Lighthouse?"), ("assistant", "Mara Voss")]
+    llm = ScriptedChat(
+        replies=[
+            "When was the Kestrel Point Lighthouse completed?",  # the condense prompt's reply
+            plan("When was the Kestrel Point Lighthouse completed?"),
+            step("search_docs", "Kestrel Point Lighthouse completed"),
+            step("finish", "1871"),
+        ]
+    )
+    answer = run_agent("And when was it completed?", kb, settings, llm, history)
+    assert answer.question == "And when was it completed?"
+    assert answer.standalone_question == "When was the Kestrel Point Lighthouse completed?"
+    assert answer.text == "1871" and names(answer) == ["lighthouse.txt"]
+
+
+def test_a_one_item_plan_keeps_the_users_question(kb: KnowledgeBase, settings: Settings) -> None:
+    llm = ScriptedChat(
+        replies=[plan("How tall is the tower?"), step("search_docs", QUESTION), step("finish", "")]
+    )
+    answer = run_agent(QUESTION, kb, settings, llm)
+    assert answer.plan == [QUESTION]
+
+
+def test_yes_no_answer_to_a_yes_no_question(kb: KnowledgeBase, settings: Settings) -> None:
+    question = "Was the Kestrel Point Lighthouse completed in 1871?"
+    llm = ScriptedChat(
+        replies=[plan(question), step("search_docs", question), step("finish", "Yes")]
+    )
+    answer = run_agent(question, kb, settings, llm)
+    assert answer.text == "yes" and names(answer) == ["lighthouse.txt"]
+
+
+def test_schema_patterns_stay_within_what_vllm_compiles() -> None:
+    # vLLM 0.32 (xgrammar) answers HTTP 500 to a regex repeat bound above ~128.
+    from rag_app.agent_model import plan_schema, step_schema
+
+    text = json.dumps([step_schema(["search_docs"]), plan_schema(3)])
+    bounds = [int(b) for b in re.findall(r"\{\d+,(\d+)\}", text)]
+    assert bounds and max(bounds) <= 128
+
+
+def test_plan_drops_sub_questions_about_something_else(
+    kb: KnowledgeBase, settings: Settings
+) -> None:
+    copied = plan("How long is the Loire?", "How long is the Rhone?", PLAN[0], PLAN[1])
+    llm = ScriptedChat(replies=[copied, step("finish", "")])
+    answer = run_agent(QUESTION, kb, settings, llm)
+    assert answer.plan == PLAN
+
+
+def test_after_the_plan_the_example_step_follows_the_passage(
+    kb: KnowledgeBase, settings: Settings
+) -> None:
+    question = "Which engineer completed the Kestrel Point Lighthouse?"
+    llm = ScriptedChat(
+        replies=[
+            plan(question),
+            step("search_docs", question),
+            step("search_docs", "Mara Voss"),
+            step("finish", "Mara Voss"),
+        ]
+    )
+    answer = run_agent(question, kb, settings, llm)
+    assert '"action_input": "Mara Voss"' in llm.prompts[2]  # the name the passage leads to
+    assert '"action": "finish"' in llm.prompts[3]  # two searches done: the example finishes
+    assert answer.text == "Mara Voss" and names(answer) == ["lighthouse.txt"]

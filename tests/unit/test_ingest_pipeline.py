@@ -104,3 +104,10 @@ def test_model_mismatch_missing_kb_and_names(settings: Settings) -> None:
         open_kb("../x", settings, create=True, embeddings=HashingEmbeddings())
     assert list_kbs(settings) == ["a"]
     assert remove_kb("a", settings) and list_kbs(settings) == []
+
+
+def test_one_writer_at_a_time(settings: Settings, folder: Path) -> None:
+    kb = open_fake(settings)
+    with kb.writer_lock(), pytest.raises(KnowledgeBaseError, match="another ingest"):
+        ingest_paths([folder], open_fake(settings))
+    assert ingest_paths([folder], kb).added == 4  # the lock is released afterwards

@@ -76,3 +76,13 @@ def test_hnsw_above_threshold_and_rebuild_on_delete(tmp_path: Path) -> None:
     store.delete([ids[1]])  # HNSW cannot remove: rebuilt from stored vectors
     assert ids_in(store) == set(store.catalog.all_ids().tolist()) and store.index.ntotal == 3
     assert store.similarity_search("grey stone tower", k=1)[0].page_content == "grey stone tower"
+
+
+def test_persist_removes_temp_files_of_dead_writers(tmp_path: Path) -> None:
+    orphan = tmp_path / ".index.7.999999.tmp"  # left by a killed writer (pid 999999 is gone)
+    tmp_path.mkdir(exist_ok=True)
+    orphan.write_bytes(b"partial")
+    store = FaissStore(HashingEmbeddings(), path=tmp_path)
+    store.add_texts(["one text"])
+    assert not orphan.exists()
+    assert not list(tmp_path.glob(".index.*.tmp"))
