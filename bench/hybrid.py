@@ -108,6 +108,7 @@ def _stage_rows(n: int, kb: Any, claims: list[str], build_s: float) -> list[dict
     from ingest.embed import embed_texts
     from ingest.faiss_store import is_hnsw
     from rag_app.retrieve import retrieve
+    from rag_app.verify import content_words
 
     fetch = kb.settings.fetch_k
     vectors = embed_texts(kb.embeddings, claims)
@@ -115,6 +116,12 @@ def _stage_rows(n: int, kb: Any, claims: list[str], build_s: float) -> list[dict
         "embed query (MiniLM)": (lambda q: embed_texts(kb.embeddings, [q]), claims),
         f"vector search (top {fetch})": (lambda v: kb.index.search_vector(v, fetch), list(vectors)),
         f"BM25 keyword_search (top {fetch})": (lambda q: kb.keyword_search(q, fetch), claims),
+        # the fix proposed for ingest/catalog.fts_query: OR-ing stopwords makes FTS5 score
+        # nearly every row; they carry almost no BM25 weight anyway
+        "BM25 without stopwords (proposed)": (
+            lambda q: kb.keyword_search(" ".join(content_words(q)), fetch),
+            claims,
+        ),
         "retrieve() total": (lambda q: retrieve(q, kb, kb.settings), claims),
     }
     rows = []

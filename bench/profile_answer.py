@@ -10,7 +10,10 @@ synthetic chunks (so the index has a realistic size):
 "reuse": the KB and the chat model are opened once and passed in (what the Streamlit UI does
   with st.cache_resource, and what `rag chat` should do);
 "reuse + embedding cache": also an LRU text->vector cache (bench/embed_cache.py), so texts
-  embedded twice per answer (question; passage sentences in focus and verify) are embedded once.
+  embedded twice per answer (question; passage sentences in focus and verify) are embedded once;
+"... + 1 thread": also one intra-op thread for torch and FAISS in this process. Their OpenMP
+  pools spin-wait for every core, which the vLLM server (and other users' requests) also need;
+  per-request work is small, so parallelism across requests serves better than within one.
 Run from the repository root: `python -m bench.profile_answer` (see bench/README.md).
 """
 
@@ -20,7 +23,8 @@ import argparse
 import os
 import sys
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -133,6 +137,22 @@ def add_synthetic(kb: Any, n: int) -> None:
     print(f"KB {kb.name}: {kb.count()} chunks", flush=True)
 
 
+@contextmanager
+def intra_op_threads(n: int) -> Iterator[None]:
+    """torch and FAISS limited to n OpenMP threads inside the block."""
+    import torch
+
+    from bench.vectors import faiss_threads
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(n)
+    try:
+        with faiss_threads(n):
+            yield
+    finally:
+        torch.set_num_threads(before)
+
+
 def _drain(stream: Iterable[Any]) -> Any:
     last = None
     for last in stream:  # noqa: B007 - the final item is the Answer
@@ -174,11 +194,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     def reuse_cached(q: str) -> Any:
         return _drain(ask_stream(q, cached_kb, mode=args.mode, settings=settings, llm=llm))
 
+    def one_thread(q: str) -> Any:
+        with intra_op_threads(1):
+            return reuse_cached(q)
+
     variants = (
         ("reload model", reload_model),
         ("by name", by_name),
         ("reuse", reuse),
         ("reuse + embedding cache", reuse_cached),
+        ("reuse + embedding cache + 1 thread", one_thread),
     )
     rows = [profile_variant(label, fn, questions, args.html) for label, fn in variants]
     print(f"embedding cache: {cached.hits} hits, {cached.misses} misses")

@@ -37,44 +37,60 @@ def _plots(rows: Sequence[dict[str, Any]], out_dir: Path) -> list[str]:
     import matplotlib
 
     matplotlib.use("Agg")
+    made = [_plot_f1(rows, out_dir), _plot_abstention(rows, out_dir), _plot_latency(rows, out_dir)]
+    return [m for m in made if m]
+
+
+def _plot_f1(rows: Sequence[dict[str, Any]], out_dir: Path) -> str:
     import matplotlib.pyplot as plt
 
-    made: list[str] = []
     by_type = f1_by_type(rows)
-    if by_type:
-        fig, ax = plt.subplots(figsize=(6, 3.5))
-        ax.bar(list(by_type), [v for v, _ in by_type.values()], color="#4c72b0")
-        ax.set_ylabel("F1 (%)")
-        ax.set_title("F1 by question type")
-        made.append(_save(fig, out_dir / "f1_by_type.png"))
-    if rows and "abstained" in rows[0] and any(r["has_answer"] for r in rows):
-        fig, ax = plt.subplots(figsize=(5, 4))
-        has = [bool(r["has_answer"]) for r in rows]
-        for key, label in (
-            ("support_score", "answer support"),
-            ("retrieval_confidence", "best cosine"),
-        ):
-            curve = threshold_curve(has, [float(r["scores"].get(key) or 0.0) for r in rows])
-            ax.plot(
-                [p["recall"] for p in curve],
-                [p["precision"] for p in curve],
-                "o-",
-                label=label,
-                ms=3,
-            )
-        ax.set_xlabel("recall of unanswerable questions")
-        ax.set_ylabel("abstention precision")
-        ax.set_title("Abstain when score < threshold")
-        ax.legend()
-        made.append(_save(fig, out_dir / "abstention_pr.png"))
+    if not by_type:
+        return ""
+    fig, ax = plt.subplots(figsize=(6, 3.5))
+    ax.bar(list(by_type), [v for v, _ in by_type.values()], color="#4c72b0")
+    ax.set_ylabel("F1 (%)")
+    ax.set_title("F1 by question type")
+    return _save(fig, out_dir / "f1_by_type.png")
+
+
+def _plot_abstention(rows: Sequence[dict[str, Any]], out_dir: Path) -> str:
+    """Calibration: abstain when a score is under a threshold; one curve per score recorded."""
+    import matplotlib.pyplot as plt
+
+    if not rows or "abstained" not in rows[0] or not any(r["has_answer"] for r in rows):
+        return ""
+    fig, ax = plt.subplots(figsize=(5, 4))
+    has = [bool(r["has_answer"]) for r in rows]
+    for key, label in (
+        ("support_score", "answer support"),
+        ("retrieval_confidence", "best cosine"),
+        ("answer_confidence", "answer confidence"),
+    ):
+        if all(r["scores"].get(key) is None for r in rows):
+            continue
+        curve = threshold_curve(has, [float(r["scores"].get(key) or 0.0) for r in rows])
+        ax.plot(
+            [p["recall"] for p in curve], [p["precision"] for p in curve], "o-", label=label, ms=3
+        )
+    ax.set_xlabel("recall of unanswerable questions")
+    ax.set_ylabel("abstention precision")
+    ax.set_title("Abstain when score < threshold")
+    ax.legend()
+    return _save(fig, out_dir / "abstention_pr.png")
+
+
+def _plot_latency(rows: Sequence[dict[str, Any]], out_dir: Path) -> str:
+    import matplotlib.pyplot as plt
+
     latency = [float(r["timings"]["total_s"]) for r in rows if r.get("timings")]
-    if latency:
-        fig, ax = plt.subplots(figsize=(5, 3.5))
-        ax.hist(latency, bins=30, color="#55a868")
-        ax.set_xlabel("seconds per question")
-        ax.set_title("Latency")
-        made.append(_save(fig, out_dir / "latency.png"))
-    return made
+    if not latency:
+        return ""
+    fig, ax = plt.subplots(figsize=(5, 3.5))
+    ax.hist(latency, bins=30, color="#55a868")
+    ax.set_xlabel("seconds per question")
+    ax.set_title("Latency")
+    return _save(fig, out_dir / "latency.png")
 
 
 def _save(fig: Any, path: Path) -> str:

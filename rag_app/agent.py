@@ -10,7 +10,7 @@ from __future__ import annotations
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Literal
 
 from rag_app.agent_answer import final_answer
 from rag_app.agent_model import (
@@ -125,62 +125,46 @@ def react(run: AgentRun) -> None:
             budget = f"{settings.agent_total_timeout:g} s, agent_total_timeout"
             run.message = f"Agent stopped: the total time budget ({budget}) ran out."
             return
-        started = time.monotonic()
-        result = run.call(step_prompt(run), step_schema(list(TOOLS)), "agent_step", STEP_TOKENS)
-        decision, error = (
-            parse_step(result.data, list(TOOLS)) if result.error is None else (None, result.error)
-        )
-        if decision is None:
-            failures += 1
-            note = f"Your reply could not be used ({error}). Reply with one JSON object: {FIELDS}."
-            record(run, index, "", "invalid", result.text[:200], note, started, result.usage, error)
-            if result.timed_out or failures >= 2:
-                why = (
-                    "timed out (agent_step_timeout)"
-                    if result.timed_out
-                    else "could not be parsed twice in a row"
-                )
-                run.message = f"Agent stopped: the model's step output {why}: {error}"
-                return
-            continue
-        failures = 0
-        thought, action, action_input = steer(run, *decision)
-        if action == "finish":
-            run.finish = action_input.strip()
-            record(
-                run,
-                index,
-                thought,
-                action,
-                action_input,
-                f"Final answer: {run.finish}",
-                started,
-                result.usage,
-            )
+        outcome = take_step(run, index, retried=failures > 0)
+        if outcome == "stop":
             return
-        key = call_key(action, action_input)
-        if key in run.done:
-            why = f"repeated {action}({action_input!r}) with the same input"
-            record(
-                run,
-                index,
-                thought,
-                action,
-                action_input,
-                f"Stopped: {why}.",
-                started,
-                result.usage,
-                why,
-            )
-            run.message = f"Agent stopped: the model {why}; answering from what it found."
-            return
-        run.done.add(key)
-        observation = act(run, action, action_input)
-        record(run, index, thought, action, action_input, observation, started, result.usage)
+        failures = failures + 1 if outcome == "invalid" else 0
     run.message = (
         f"Agent stopped after {settings.agent_max_steps} steps (agent_max_steps) without "
         "finishing; the answer uses what it found so far."
     )
+
+
+def take_step(run: AgentRun, index: int, retried: bool) -> Literal["ok", "invalid", "stop"]:
+    """One model step and its action; every outcome is recorded as an AgentStep."""
+    started = time.monotonic()
+    result = run.call(step_prompt(run), step_schema(list(TOOLS)), "agent_step", STEP_TOKENS)
+    decision, error = (
+        parse_step(result.data, list(TOOLS)) if result.error is None else (None, result.error)
+    )
+    if decision is None:
+        note = f"Your reply could not be used ({error}). Reply with one JSON object: {FIELDS}."
+        record(run, index, started, result.usage, "", "invalid", result.text[:200], note, error)
+        if result.timed_out or retried:
+            why = "timed out (agent_step_timeout)" if result.timed_out else "failed twice in a row"
+            run.message = f"Agent stopped: the model's step output {why}: {error}"
+            return "stop"
+        return "invalid"  # the next step is the one retry, with this observation in its prompt
+    thought, action, action_input = steer(run, *decision)
+    step = (thought, action, action_input)
+    if action == "finish":
+        run.finish = action_input.strip()
+        record(run, index, started, result.usage, *step, f"Final answer: {run.finish}")
+        return "stop"
+    key = call_key(action, action_input)
+    if key in run.done:
+        why = f"repeated {action}({action_input!r}) with the same input"
+        record(run, index, started, result.usage, *step, f"Stopped: {why}.", why)
+        run.message = f"Agent stopped: the model {why}; answering from what it found."
+        return "stop"
+    run.done.add(key)
+    record(run, index, started, result.usage, *step, act(run, action, action_input))
+    return "ok"
 
 
 def act(run: AgentRun, action: str, action_input: str) -> str:
@@ -206,12 +190,12 @@ def act(run: AgentRun, action: str, action_input: str) -> str:
 def record(
     run: AgentRun,
     index: int,
+    started: float,
+    usage: Usage,
     thought: str,
     action: str,
     action_input: str,
     observation: str,
-    started: float,
-    usage: Usage,
     error: str | None = None,
 ) -> None:
     run.steps.append(

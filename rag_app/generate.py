@@ -45,11 +45,6 @@ def answer_schema(prompt_name: str) -> dict[str, Any]:
     }
 
 
-def response_format(prompt_name: str) -> dict[str, Any]:
-    schema = {"name": prompt_name, "schema": answer_schema(prompt_name), "strict": True}
-    return {"type": "json_schema", "json_schema": schema}
-
-
 def prompt_passages(hits: list[Hit]) -> list[dict[str, Any]]:
     """Numbered passages for the prompt; text that could close our delimiter is defused."""
     out = []
@@ -192,7 +187,11 @@ def stream_answer(
     llm: BaseChatModel, prompt_name: str, prompt: str, started: float
 ) -> Iterator[str | Generation]:
     """Stream the answer field's text as it grows, then yield the parsed Generation last."""
-    runnable = llm.bind(response_format=response_format(prompt_name), logprobs=True)
+    # vLLM's own `structured_outputs` field rather than OpenAI's response_format: with the latter
+    # langchain-openai takes the beta parse path, which raises on a reply cut at max_tokens
+    # instead of handing over the partial text that parse_reply can still use.
+    extra = {"structured_outputs": {"json": answer_schema(prompt_name)}}
+    runnable = llm.bind(extra_body=extra, logprobs=True)
     raw, shown, first = "", "", None
     usage = Usage()
     tokens: list[tuple[str, float]] = []

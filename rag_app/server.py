@@ -72,12 +72,21 @@ def _read_pid_file(settings: Settings) -> dict[str, object] | None:
     return data if isinstance(data, dict) else None
 
 
+def _is_vllm(proc: psutil.Process) -> bool:
+    try:
+        return "vllm" in " ".join(proc.cmdline()).lower()
+    except psutil.Error:
+        return False
+
+
 def _alive(pid: int | None) -> bool:
+    """A running vLLM process (a stale pid file may name a pid reused by something else)."""
     if pid is None or not psutil.pid_exists(pid):
         return False
     try:
-        return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
-    except psutil.NoSuchProcess:
+        proc = psutil.Process(pid)
+        return proc.status() != psutil.STATUS_ZOMBIE and _is_vllm(proc)
+    except psutil.Error:
         return False
 
 
@@ -245,6 +254,8 @@ def stop(settings: Settings) -> bool:
     if record is None:
         return False
     family = server_family(int(str(record["pid"])))
+    if not any(_is_vllm(proc) for proc in family):  # stale pid file: the pid now names another
+        family = []
     if family:
         _kill_all(int(str(record["pid"])), family)
     pid_path(settings).unlink(missing_ok=True)

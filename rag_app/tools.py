@@ -68,7 +68,7 @@ def search_docs(ctx: ToolContext, query: str) -> str:
 
 def read_source(ctx: ToolContext, chunk_id: str) -> str:
     """Read the passage `chunk_id` (an id or a passage number like 3) with its neighbours."""
-    chunk_id = chunk_id.strip().strip("[]")
+    chunk_id = chunk_id.strip().removeprefix("chunk_id=").strip("[] ")
     if chunk_id.isdigit() and 0 < int(chunk_id) <= len(ctx.seen):
         chunk_id = list(ctx.seen)[int(chunk_id) - 1]
     chunks = ctx.kb.neighbours(chunk_id, window=1)

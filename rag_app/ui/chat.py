@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 
 import streamlit as st
 
-from rag_app.errors import LLMError, RagError
+from rag_app.errors import KnowledgeBaseError, LLMError, RagError
 from rag_app.records import Answer, Mode
 from rag_app.settings import Settings
 from rag_app.ui import state
@@ -89,8 +89,11 @@ def _answer_question(question: str, mode: Mode, settings: Settings, messages: li
             kb = state.knowledge_base(settings)
             answer = _stream_answer(question, kb, mode, history, settings)
         except RagError as exc:
-            messages.append(Turn("assistant", "", error=str(exc)))
-            st.error(str(exc))
+            message = str(exc)
+            if isinstance(exc, KnowledgeBaseError):
+                message += " You can also add files on the Documents page."
+            messages.append(Turn("assistant", "", error=message))
+            st.error(message)
             return
         except Exception as exc:  # keep the app usable; show what failed instead of a traceback
             message = (

@@ -58,6 +58,7 @@ def _kb_selector(base: Settings) -> None:
     st.selectbox(
         "Knowledge base",
         names,
+        index=names.index(base.kb) if base.kb in names else 0,  # `rag ui --kb NAME` preselects
         key=state.KB_KEY,
         help="Documents are searched in, and uploaded to, this knowledge base.",
     )

@@ -127,17 +127,18 @@ def llm_status(settings: Settings) -> tuple[bool, str]:
     """(healthy, one line) for the sidebar: the model served, or the error and what to do."""
     if st.session_state.get(LLM_KEY) is not None:
         return True, "Using the model supplied to this session."
-    return _llm_status(settings.llm_base_url, settings)
+    return _llm_status(
+        settings.llm_base_url or f"http://{settings.llm_host}:{settings.llm_port}/v1"
+    )
 
 
 @st.cache_data(ttl=15, show_spinner=False)
-def _llm_status(base_url: str | None, _settings: Settings) -> tuple[bool, str]:
-    url = base_url or f"http://{_settings.llm_host}:{_settings.llm_port}/v1"
+def _llm_status(url: str) -> tuple[bool, str]:
     try:
         reply = httpx.get(f"{url.rstrip('/')}/models", timeout=3.0)
         reply.raise_for_status()
         models = [m.get("id", "?") for m in reply.json().get("data", [])]
     except (httpx.HTTPError, ValueError) as exc:
-        what = "set the endpoint below to a running server, or run `rag llm serve`"
+        what = "start the server with `rag llm serve`, or set Model endpoint under Answer settings"
         return False, f"Cannot reach {url} ({type(exc).__name__}). To fix: {what}."
     return True, f"{', '.join(models) or 'no model'} at {url}"

@@ -223,6 +223,21 @@ def test_occupied_port_is_one_clear_line(tmp_path: Path) -> None:
     assert not server.pid_path(Settings(data_dir=tmp_path, llm_port=port)).exists()
 
 
+def test_failed_start_says_why_with_the_log_tail(tmp_path: Path) -> None:
+    """A model folder vLLM cannot load: serve() reports the exit and the log's last lines."""
+    broken = tmp_path / "broken-model"
+    broken.mkdir()
+    (broken / "config.json").write_text('{"model_type": "llama"}')
+    (broken / "tokenizer_config.json").write_text('{"chat_template": "{{ messages }}"}')
+    settings = Settings(data_dir=tmp_path / "data", llm_model=str(broken), llm_port=free_port())
+    with pytest.raises(LLMError, match="exited during start-up") as info:
+        server.serve(settings)
+    message = str(info.value)
+    assert "Log tail:" in message and str(server.log_path(settings)) in message
+    assert len(message.splitlines()) > 3  # the tail itself is shown
+    assert not server.pid_path(settings).exists()
+
+
 @pytest.mark.slow
 def test_serve_reuse_stop_mid_request_leaves_no_orphans(
     vllm_server: str, tmp_path_factory: pytest.TempPathFactory

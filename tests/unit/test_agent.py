@@ -152,7 +152,7 @@ def test_repeated_malformed_output_ends_the_run(kb: KnowledgeBase, settings: Set
     answer = run_agent(PLAN[0], kb, settings, llm)
     assert len(answer.steps) == 2 and all(s.error for s in answer.steps)
     assert "missing field" in (answer.steps[1].error or "")
-    assert "could not be parsed twice" in answer.message
+    assert "failed twice in a row" in answer.message
     assert answer.abstained and answer.text == ABSTAIN_PHRASE
 
 

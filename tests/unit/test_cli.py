@@ -111,13 +111,13 @@ def test_llm_stop_without_server_says_so(tmp_path: Path) -> None:
 
 @pytest.mark.slow
 def test_doctor_names_failures_and_what_to_do(tmp_path: Path) -> None:
-    url = f"http://127.0.0.1:{free_port()}/v1"
-    result = run_rag(tmp_path, "doctor", RAG_LLM_BASE_URL=url)
+    port = free_port()
+    result = run_rag(tmp_path, "doctor", RAG_LLM_PORT=str(port))
     assert result.returncode == 1
     lines = result.stdout.splitlines()
     assert any(line.startswith("[ok  ] python") for line in lines), result.stdout
     assert any(line.startswith("[ok  ] torch") for line in lines), result.stdout
     server = next(line for line in lines if "llm server" in line)
-    assert server.startswith("[FAIL]") and url in server and "->" in server
+    assert server.startswith("[FAIL]") and f":{port}/v1" in server and "rag llm serve" in server
     model = next(line for line in lines if "] model" in line)
     assert model.startswith("[FAIL]") and "rag model prepare" in model

@@ -98,6 +98,7 @@ def test_search_read_and_list(ctx: ToolContext) -> None:
     first_id = next(iter(ctx.seen))
     by_number = run_tool(ctx, "read_source", "[1]")
     assert by_number == run_tool(ctx, "read_source", first_id)
+    assert by_number == run_tool(ctx, "read_source", f"chunk_id={first_id}")
     assert run_tool(ctx, "read_source", "nope").startswith("Error: No passage with chunk_id")
     listed = run_tool(ctx, "list_sources", "")
     assert "a.txt (1 passages)" in listed and "b.txt" in listed

@@ -142,7 +142,7 @@ def test_missing_knowledge_base_gives_clear_message(tmp_path: Path) -> None:
     settings = Settings(data_dir=tmp_path / "empty")
     at = ask(start_app(settings, ["unused"]), "Anything?")
     assert not at.exception
-    assert any("does not exist" in e.value for e in at.error)
+    assert any("does not exist" in e.value and "Documents page" in e.value for e in at.error)
     assert at.chat_input, "the app keeps working"
 
 
@@ -193,3 +193,10 @@ def test_unsupported_sentences_are_marked_with_support_score() -> None:
     assert "Not supported by the sources" in text
     assert "- It is \\<i\\>purple\\<\\/i\\>\\." in text
     assert at.expander[0].label == "\\[1\\] doc\\.md · p\\. 3 · History"
+
+
+def test_configured_knowledge_base_is_preselected(kb_settings: Settings) -> None:
+    open_kb("alpha", settings=kb_settings, create=True, embeddings=HashingEmbeddings()).close()
+    at = start_app(kb_settings, replies=["unused"])
+    assert at.sidebar.selectbox(key="kb_name").options == ["alpha", "default"]
+    assert at.sidebar.selectbox(key="kb_name").value == "default"
