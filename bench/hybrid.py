@@ -12,10 +12,13 @@ import json
 import re
 import tempfile
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+import torch
 from tqdm import tqdm
 
 from bench.common import latency_summary, time_calls
@@ -104,6 +107,17 @@ def build_kb(n: int, data_dir: Path, pool: list[str], vectors: np.ndarray, seed:
     return kb
 
 
+@contextmanager
+def torch_threads(n: int) -> Iterator[None]:
+    """torch intra-op threads inside the block (the query embedder is torch)."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(n)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+
+
 def _stage_rows(n: int, kb: Any, claims: list[str], build_s: float) -> list[dict[str, Any]]:
     from ingest.embed import embed_texts
     from ingest.faiss_store import is_hnsw
@@ -123,10 +137,13 @@ def _stage_rows(n: int, kb: Any, claims: list[str], build_s: float) -> list[dict
             claims,
         ),
         "retrieve() total": (lambda q: retrieve(q, kb, kb.settings), claims),
+        "embed query, 1 torch thread": (lambda q: embed_texts(kb.embeddings, [q]), claims),
+        "retrieve() total, 1 torch thread": (lambda q: retrieve(q, kb, kb.settings), claims),
     }
     rows = []
     for stage, (fn, inputs) in stages.items():
-        lat = latency_summary(time_calls(fn, inputs))
+        with torch_threads(1 if "1 torch thread" in stage else torch.get_num_threads()):
+            lat = latency_summary(time_calls(fn, inputs))
         rows.append(
             {
                 "size": n,

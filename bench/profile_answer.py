@@ -58,7 +58,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     p.add_argument(
         "--requests",
         type=int,
-        default=10,
+        default=6,
         help="questions per variant (the 10 single-turn sample questions, cycled)",
     )
     p.add_argument("--mode", default="direct", choices=["direct", "cot", "cited"])

@@ -59,6 +59,9 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     )
     p.add_argument("--queries", type=int, default=200, help="queries per size (recall, latency)")
     p.add_argument(
+        "--hybrid-queries", type=int, default=100, help="SciFact claims per hybrid KB size"
+    )
+    p.add_argument(
         "--ef-search",
         type=_sizes,
         default=[16, 32, 64, 96, 128, 256],
@@ -204,7 +207,10 @@ def ann_section(
     h = inner.hnsw
     label = f"FAISS HNSW (M={h.nb_neighbors(1)}, efC={h.efConstruction}, ef={h.efSearch})"
     rows.append(_row(n, label, hnsw, _latency(hnsw.index, queries), recall_at_k(found, truth)))
-    sweep = ef_sweep(n, hnsw.index, queries, truth, args.ef_search)
+    sweep = [
+        {**r, "build_s": hnsw.build_s}
+        for r in ef_sweep(n, hnsw.index, queries, truth, args.ef_search)
+    ]
     del hnsw
     gc.collect()
     if not args.no_langchain:
@@ -286,7 +292,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.hybrid_sizes:
         from bench.hybrid import hybrid_rows
 
-        hybrid = hybrid_rows(args.hybrid_sizes, args.queries, args.seed)
+        hybrid = hybrid_rows(args.hybrid_sizes, args.hybrid_queries, args.seed)
         print_section("Hybrid retrieve() (dense + BM25 + RRF) over a knowledge base", hybrid)
     params = {k: v for k, v in vars(args).items()}
     params["faiss_build_threads"] = BUILD_THREADS

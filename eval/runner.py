@@ -14,7 +14,7 @@ from pydantic import BaseModel, ConfigDict
 
 from eval.datasets import Dataset, Format, Question
 from eval.kb_build import Retriever
-from rag_app.errors import ConfigError
+from rag_app.errors import ConfigError, RagError
 from rag_app.records import Mode
 
 RESULTS = "results.jsonl"
@@ -112,6 +112,9 @@ def _running(rows: list[dict[str, Any]]) -> dict[str, str]:
         vals = [r["scores"][key] for r in rows if r.get("scores", {}).get(key) is not None]
         if vals:
             out[label] = f"{100 * sum(vals) / len(vals):.1f}"
+    errors = sum(1 for r in rows if r.get("error"))
+    if errors:
+        out["errors"] = str(errors)
     return out
 
 
@@ -173,6 +176,7 @@ def _run_pool(
                 fresh.append(row)
                 bar.update(1)
                 bar.set_postfix(_running(fresh), refresh=False)
+                _stop_if_all_failing(fresh, out_dir)
                 if stop_after is not None and len(fresh) >= stop_after:
                     for other in pending:
                         other.cancel()
@@ -182,6 +186,18 @@ def _run_pool(
                 if nxt is not None:
                     pending.add(pool.submit(_safe, worker, nxt))
     bar.close()
+
+
+FAIL_FAST = 8  # this many failures before any success: the setup is broken, stop early
+
+
+def _stop_if_all_failing(rows: list[dict[str, Any]], out_dir: Path) -> None:
+    if len(rows) == FAIL_FAST and all(r.get("error") for r in rows):
+        first = str(rows[0]["error"]).splitlines()[0]
+        raise RagError(
+            f"the first {FAIL_FAST} questions all failed, e.g. {first}; fix that and re-run with "
+            f"--out {out_dir} to resume"
+        )
 
 
 def _safe(worker: Worker, question: Question) -> dict[str, Any]:

@@ -8,7 +8,6 @@ searches) and the final answer is checked against the passages the tools returne
 from __future__ import annotations
 
 import time
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Literal
 
@@ -46,7 +45,6 @@ class AgentRun:
     question: str  # standalone: a follow-up is rewritten with the history first
     ctx: ToolContext
     llm: BaseChatModel
-    pool: ThreadPoolExecutor
     started: float = field(default_factory=time.monotonic)
     asked: str = ""  # the user's own words
     plan: list[str] = field(default_factory=list)
@@ -68,7 +66,7 @@ class AgentRun:
 
     def call(self, prompt: str, schema: dict[str, object], name: str, max_tokens: int) -> ModelCall:
         timeout = min(self.settings.agent_step_timeout, max(self.remaining(), 0.01))
-        result = ask_json(self.llm, self.pool, prompt, name, schema, timeout, max_tokens)
+        result = ask_json(self.llm, prompt, name, schema, timeout, max_tokens)
         self.usage = self.usage + result.usage
         return result
 
@@ -81,20 +79,15 @@ def run_agent(
     history: History | None = None,
 ) -> Answer:
     """Answer `question` with the plan -> act -> observe loop; the Answer carries plan and trace."""
-    # One worker thread per run: a model call that overruns its time budget is abandoned there.
-    pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="agent")
-    try:
-        from rag_app.history import condense
+    from rag_app.history import condense
 
-        started = time.monotonic()
-        standalone, _, usage = condense(question, history, llm)
-        ctx = ToolContext(kb=kb, settings=settings)
-        run = AgentRun(standalone, ctx, llm, pool, started=started, asked=question, usage=usage)
-        make_plan(run)
-        react(run)
-        return final_answer(run)
-    finally:
-        pool.shutdown(wait=False, cancel_futures=True)
+    started = time.monotonic()
+    standalone, _, usage = condense(question, history, llm)
+    ctx = ToolContext(kb=kb, settings=settings)
+    run = AgentRun(standalone, ctx, llm, started=started, asked=question, usage=usage)
+    make_plan(run)
+    react(run)
+    return final_answer(run)
 
 
 def make_plan(run: AgentRun) -> None:

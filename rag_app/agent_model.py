@@ -13,6 +13,9 @@ from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+import openai
+
+from rag_app.errors import LLMError
 from rag_app.records import Usage
 
 if TYPE_CHECKING:
@@ -79,7 +82,6 @@ def plan_schema(max_items: int) -> dict[str, Any]:
 
 def ask_json(
     llm: BaseChatModel,
-    pool: ThreadPoolExecutor,
     prompt: str,
     name: str,
     schema: dict[str, Any],
@@ -95,14 +97,24 @@ def ask_json(
     }
     # max_tokens bounds a reply that pads JSON with endless whitespace (the grammar allows it).
     bound = llm.bind(response_format=response_format, max_tokens=max_tokens)
+    # A thread per call: a reply that overruns its time budget is abandoned there, and the
+    # next call does not queue behind it.
+    pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="agent-llm")
     future = pool.submit(bound.invoke, [HumanMessage(content=prompt)])
     try:
         message = future.result(timeout=timeout)
     except FutureTimeout:
-        future.cancel()
         return ModelCall("", None, f"no reply within {timeout:.0f} s", Usage(), timed_out=True)
-    except Exception as exc:  # server errors, truncated structured output (finish_reason=length)
+    except LLMError as exc:
+        # A server that is down or silent ends the run with its clear error; a request the
+        # server refused (HTTP 4xx/5xx, e.g. a prompt too long) is a failed step instead.
+        if not isinstance(exc.__cause__, openai.APIStatusError):
+            raise
+        return ModelCall("", None, f"model call failed: {exc}", Usage())
+    except Exception as exc:  # truncated structured output (finish_reason=length), bad replies
         return ModelCall("", None, f"model call failed: {type(exc).__name__}: {exc}", Usage())
+    finally:
+        pool.shutdown(wait=False)
     text = message.content if isinstance(message.content, str) else str(message.content)
     usage = _usage(getattr(message, "usage_metadata", None))
     data, error = parse_json(text)

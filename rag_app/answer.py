@@ -14,6 +14,7 @@ from rag_app.history import History, condense
 from rag_app.records import ABSTAIN_PHRASE, Answer, Hit, Mode, Timings, Usage
 from rag_app.retrieve import retrieve
 from rag_app.settings import Settings, get_settings
+from rag_app.spans import candidate_spans
 from rag_app.verify import markers_in, strip_markers, verify
 
 if TYPE_CHECKING:
@@ -187,7 +188,10 @@ def ask_stream(
     passages = focus(run.standalone, run.hits, base.embeddings, settings.context_sentences)
     prompt = render_qa(run.prompt_name, run.standalone, passages)
     gen: Generation | None = None
-    for item in stream_answer(llm, run.prompt_name, prompt, run.started):
+    choices = None
+    if settings.constrain_answers:
+        choices = candidate_spans(run.standalone, passages, cited=mode == "cited")
+    for item in stream_answer(llm, run.prompt_name, prompt, run.started, choices):
         if isinstance(item, Generation):
             gen = item
         else:

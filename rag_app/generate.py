@@ -27,16 +27,18 @@ MIN_SENTENCE_WORDS = 4
 PROMPTS = {"direct": "qa", "cot": "qa_cot", "cited": "qa_cited"}
 
 
-def answer_schema(prompt_name: str) -> dict[str, Any]:
-    """The JSON schema vLLM enforces for a QA prompt (reasoning first for CoT)."""
+def answer_schema(prompt_name: str, choices: list[str] | None = None) -> dict[str, Any]:
+    """The JSON schema vLLM enforces for a QA prompt (reasoning first for CoT).
+
+    With `choices` the answer must be one of them (see rag_app/spans.py).
+    """
     props: dict[str, Any] = {}
     if prompt_name == "qa_cot":
         props["reasoning"] = {"type": "string", "maxLength": REASONING_MAX_CHARS}
-    if prompt_name == "qa":
-        # Copying the supporting sentence first puts it right before the answer: a tiny model
-        # then extracts the short answer from one sentence instead of from all passages.
-        props["quote"] = {"type": "string", "maxLength": REASONING_MAX_CHARS}
-    props["answer"] = {"type": "string", "minLength": 1, "maxLength": ANSWER_MAX_CHARS}
+    if choices:
+        props["answer"] = {"type": "string", "enum": choices}
+    else:
+        props["answer"] = {"type": "string", "minLength": 1, "maxLength": ANSWER_MAX_CHARS}
     return {
         "type": "object",
         "properties": props,
@@ -184,13 +186,17 @@ def _visible_answer(raw: str) -> str:
 
 
 def stream_answer(
-    llm: BaseChatModel, prompt_name: str, prompt: str, started: float
+    llm: BaseChatModel,
+    prompt_name: str,
+    prompt: str,
+    started: float,
+    choices: list[str] | None = None,
 ) -> Iterator[str | Generation]:
     """Stream the answer field's text as it grows, then yield the parsed Generation last."""
     # vLLM's own `structured_outputs` field rather than OpenAI's response_format: with the latter
     # langchain-openai takes the beta parse path, which raises on a reply cut at max_tokens
     # instead of handing over the partial text that parse_reply can still use.
-    extra = {"structured_outputs": {"json": answer_schema(prompt_name)}}
+    extra = {"structured_outputs": {"json": answer_schema(prompt_name, choices)}}
     runnable = llm.bind(extra_body=extra, logprobs=True)
     raw, shown, first = "", "", None
     usage = Usage()

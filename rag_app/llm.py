@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 from collections.abc import AsyncIterator, Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -17,6 +18,28 @@ from rag_app.settings import Settings
 _served_names: dict[str, str] = {}
 
 
+def _http_errors(name: str) -> tuple[type[Exception], ...]:
+    """`name` from httpx and from httpx2 (openai 3.x's own transport), whichever are installed."""
+    found: list[type[Exception]] = []
+    for module_name in ("httpx", "httpx2"):
+        try:
+            found.append(getattr(importlib.import_module(module_name), name))
+        except (ImportError, AttributeError):
+            continue
+    return tuple(found)
+
+
+_TIMEOUTS: tuple[type[Exception], ...] = (
+    openai.APITimeoutError,
+    *_http_errors("TimeoutException"),
+)
+_TRANSPORT: tuple[type[Exception], ...] = (
+    openai.APIConnectionError,
+    *_http_errors("TransportError"),
+)
+_HTTP = _http_errors("HTTPError")
+
+
 def _reason(exc: BaseException) -> str:
     text = str(exc).strip().splitlines()
     return f"{type(exc).__name__}: {text[0]}" if text else type(exc).__name__
@@ -28,11 +51,11 @@ def llm_errors(base_url: str | None = None) -> Iterator[None]:
     where = base_url or "the LLM endpoint"
     try:
         yield
-    except openai.APITimeoutError as exc:
+    except _TIMEOUTS as exc:
         raise LLMError(
             f"the LLM at {where} did not answer in time (RAG_LLM_REQUEST_TIMEOUT): {_reason(exc)}"
         ) from exc
-    except (openai.APIConnectionError, httpx.TransportError) as exc:
+    except _TRANSPORT as exc:
         # a refused, reset or half-closed connection: the server is down or died mid-request
         raise LLMError(
             f"lost connection to the LLM at {where} ({_reason(exc)}): is the server running? "
@@ -44,7 +67,7 @@ def llm_errors(base_url: str | None = None) -> Iterator[None]:
         ) from exc
     except openai.APIError as exc:  # e.g. an error event in a stream when the engine dies
         raise LLMError(f"the LLM at {where} failed mid-request: {_reason(exc)}") from exc
-    except httpx.HTTPError as exc:
+    except _HTTP as exc:
         raise LLMError(f"HTTP error talking to the LLM at {where}: {_reason(exc)}") from exc
 
 

@@ -113,6 +113,11 @@ class Settings(BaseSettings):
         description="Show the model only the N passage sentences closest to the question (0 = "
         "whole passages); a 135M model extracts far better from a short context.",
     )
+    constrain_answers: bool = Field(
+        default=True,
+        description="Let the model answer only with a short span of the shown passages (or the "
+        "abstention phrase), enforced by vLLM structured outputs; off = free text, then grounded.",
+    )
     min_confidence: float = Field(
         default=0.0,
         ge=0,

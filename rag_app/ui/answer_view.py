@@ -50,11 +50,26 @@ def render_details(answer: Answer) -> None:
         passages = {hit.chunk.chunk_id: hit.chunk.text for hit in answer.hits}
         for citation in answer.citations:
             _citation_expander(citation, passages)
+        _other_passages(answer)
     elif answer.hits:
         st.caption("Passages given to the model:")
         for i, hit in enumerate(answer.hits, start=1):
             _hit_expander(i, hit)
     _trace(answer)
+
+
+def _other_passages(answer: Answer) -> None:
+    """The passages the model read but did not cite, in one closed expander (transparency)."""
+    cited = {c.chunk_id for c in answer.citations}
+    others = [(n, h) for n, h in enumerate(answer.hits, start=1) if h.chunk.chunk_id not in cited]
+    if not others:
+        return
+    with st.expander(f"Other passages read ({len(others)})"):
+        for n, hit in others:
+            where = location(hit.chunk.page, hit.chunk.section)
+            label = f"[{n}] {short_source(hit.chunk.source)}" + (f" · {where}" if where else "")
+            st.markdown(f"**{as_text(label)}**")
+            st.markdown(as_quote(hit.chunk.text))
 
 
 def _summary_line(answer: Answer) -> str:

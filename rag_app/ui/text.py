@@ -25,18 +25,20 @@ def as_quote(text: str) -> str:
 def as_quote_with_span(passage: str, span: str) -> str:
     """`passage` as a literal block quote with `span` (the cited words) in bold, when safe.
 
-    Bold is only added where Markdown will honour it (the span starts and ends with a word
-    character at word boundaries, within one paragraph); otherwise the span is quoted alone.
+    Bold is added only where CommonMark honours `**` (see its flanking rules): a span edge that
+    is punctuation must touch whitespace or the passage edge; a word edge must not touch a word.
+    Otherwise, or if the span spans paragraphs or is not in the passage, the span is quoted alone.
     """
     span = span.strip()
     start = passage.find(span) if span else -1
-    end = start + len(span)
-    boundaries_ok = (start == 0 or not passage[start - 1].isalnum()) and (
-        end == len(passage) or not passage[end].isalnum()
-    )
-    if start < 0 or "\n\n" in span or not (span[0].isalnum() and span[-1].isalnum()):
+    if start < 0 or "\n\n" in span:
         return as_quote(span or passage)
-    if not boundaries_ok:
+    end = start + len(span)
+    before = passage[start - 1] if start else " "
+    after = passage[end] if end < len(passage) else " "
+    left_ok = not before.isalnum() if span[0].isalnum() else before.isspace()
+    right_ok = not after.isalnum() if span[-1].isalnum() else after.isspace()
+    if not (left_ok and right_ok):
         return as_quote(span)
     marked = as_text(passage[:start]) + "**" + as_text(span) + "**" + as_text(passage[end:])
     return "\n".join(f"> {line}" if line.strip() else ">" for line in marked.strip().split("\n"))

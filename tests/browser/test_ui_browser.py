@@ -18,6 +18,13 @@ pytestmark = [pytest.mark.browser, pytest.mark.integration, pytest.mark.slow]
 ARTIFACTS = Path(__file__).resolve().parents[1] / "artifacts"
 ANSWER_TIMEOUT_MS = 180_000
 AGENT_TIMEOUT_MS = 400_000
+# Sample questions and the file that answers each. The 135M model abstains on some (and the
+# answering rules keep being tuned), so step 1 asks up to three and needs one cited answer.
+SAMPLE_QUESTIONS = [
+    ("How long is the Kestrel Bridge?", "kestrel_bridge.txt"),
+    ("How many apple trees does the Greywater Community Orchard have?", "greywater_orchard.docx"),
+    ("Who built the Harrow Point Lighthouse?", "harrow_point_lighthouse.md"),
+]
 FINAL_SUMMARY = re.compile(r"\d+ sources?\b")
 DOC_COUNT = re.compile(r"^\d+ documents? · \d+ chunks$")
 NEW_DOC = (
@@ -67,19 +74,32 @@ def open_page(page: Any, title: str) -> None:
     page.wait_for_url(f"**/{'' if title == 'Chat' else title.lower()}")
 
 
+def new_chat(page: Any) -> None:
+    if page.get_by_test_id("stChatMessage").count():
+        page.get_by_role("button", name="New chat").click()
+        page.get_by_test_id("stChatMessage").first.wait_for(state="detached")
+
+
 def test_1_question_streams_answer_with_quoted_source(browser_page: Any) -> None:
     page = browser_page
-    # A sample question the small model reliably answers (rather than abstains on) at temperature 0.
-    answer = ask(page, "How long is the Kestrel Bridge?")
-    streamed = page.evaluate("window.__streamed")
-    lengths = [len(t) for t in streamed]
-    assert len(streamed) >= 2 and lengths[-1] > lengths[0], f"no visible streaming: {streamed}"
-    source = answer.get_by_test_id("stExpander").filter(has_text="kestrel_bridge.txt")
-    source.first.locator("summary").click()
-    quote = source.first.locator("blockquote")
+    tried = []
+    for question, source_name in SAMPLE_QUESTIONS:
+        new_chat(page)
+        answer = ask(page, question)
+        streamed = page.evaluate("window.__streamed")
+        lengths = [len(t) for t in streamed]
+        assert len(streamed) >= 2 and lengths[-1] > lengths[0], f"no visible streaming: {streamed}"
+        label = re.compile(rf"\[\d+\] {re.escape(source_name)}")
+        cited = answer.get_by_test_id("stExpander").filter(has_text=label)
+        if cited.count():
+            break
+        tried.append(f"{question} -> {answer.inner_text()[:300]!r}")
+    else:
+        pytest.fail("no sample question got a cited answer:\n" + "\n".join(tried))
+    cited.first.locator("summary").click()
+    quote = cited.first.locator("blockquote")
     quote.wait_for()
     assert len(quote.inner_text().strip()) > 20
-    assert re.search(r"\[\d+\] kestrel_bridge\.txt", source.first.inner_text())
     shot(page, "1_answer_with_source", quote)
 
 
@@ -107,10 +127,14 @@ def test_3_uploaded_file_can_be_asked_about(browser_page: Any, tmp_path: Path) -
     page.get_by_test_id("stDataFrame").wait_for()
     open_page(page, "Chat")
     page.get_by_test_id("stButtonGroup").get_by_text("Direct", exact=True).click()
-    page.get_by_role("button", name="New chat").click()  # no earlier turns to condense against
-    page.get_by_test_id("stChatMessage").first.wait_for(state="detached")
+    new_chat(page)  # no earlier turns to condense the question against
     answer = ask(page, "When is the Quillmere otter count held?")
-    # Whatever the small model writes, the passage it was given must come from the new file.
+    # Whatever the small model writes, it must have been given the new file's passage: cited,
+    # listed under "Other passages read", or (if it abstained) under the closest passages.
+    others = answer.get_by_test_id("stExpander").filter(has_text="Other passages read")
+    if others.count():
+        others.locator("summary").click()
+        others.get_by_test_id("stExpanderDetails").wait_for()
     assert "quillmere_otters.txt" in answer.inner_text()
     shot(page, "3_uploaded_file_answer", answer)
 

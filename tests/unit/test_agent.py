@@ -18,6 +18,7 @@ from pydantic import Field
 from ingest.kb import KnowledgeBase, open_kb
 from ingest.pipeline import ingest_texts
 from rag_app.agent import run_agent
+from rag_app.errors import LLMError
 from rag_app.records import ABSTAIN_PHRASE
 from rag_app.settings import Settings
 from rag_app.tools import describe_tools
@@ -60,6 +61,7 @@ class ScriptedChat(BaseChatModel):
     prompts: list[str] = Field(default_factory=list)
     formats: list[Any] = Field(default_factory=list)
     delay: float = 0.0
+    error: Exception | None = None  # raised instead of replying
 
     @property
     def _llm_type(self) -> str:
@@ -69,6 +71,8 @@ class ScriptedChat(BaseChatModel):
         self, messages: list[BaseMessage], stop: Any = None, run_manager: Any = None, **kw: Any
     ) -> ChatResult:
         time.sleep(self.delay)
+        if self.error is not None:
+            raise self.error
         self.prompts.append(str(messages[-1].content))
         self.formats.append(kw.get("response_format"))
         text = self.replies.pop(0) if self.replies else "SCRIPT EXHAUSTED"
@@ -312,3 +316,11 @@ def test_after_the_plan_the_example_step_follows_the_passage(
     assert '"action_input": "Mara Voss"' in llm.prompts[2]  # the name the passage leads to
     assert '"action": "finish"' in llm.prompts[3]  # two searches done: the example finishes
     assert answer.text == "Mara Voss" and names(answer) == ["lighthouse.txt"]
+
+
+def test_an_unreachable_server_ends_the_run_with_its_error(
+    kb: KnowledgeBase, settings: Settings
+) -> None:
+    down = LLMError("lost connection to the LLM at http://127.0.0.1:9/v1: is the server running?")
+    with pytest.raises(LLMError, match="lost connection"):
+        run_agent(PLAN[0], kb, settings, ScriptedChat(replies=[], error=down))

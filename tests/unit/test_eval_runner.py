@@ -12,7 +12,7 @@ import pytest
 from eval.datasets import Question, sample_questions
 from eval.runner import RESULTS, RunConfig, done_ids, execute, prepare_out_dir, read_rows
 from eval.summary import percentile, summarize
-from rag_app.errors import ConfigError
+from rag_app.errors import ConfigError, RagError
 
 QUESTIONS = [Question(f"q{i}", f"question {i}?", ("yes",) if i % 2 else ()) for i in range(10)]
 
@@ -97,3 +97,10 @@ def test_summary_and_cost(tmp_path: Path) -> None:
     assert summary["cost"]["latency_p50_s"] == pytest.approx(0.45)
     assert percentile([1.0, 2.0, 3.0, 4.0], 95) == pytest.approx(3.85)
     json.dumps(summary)  # the summary is written as JSON
+
+
+def test_a_broken_setup_stops_early(tmp_path: Path) -> None:
+    every = {q.qid for q in QUESTIONS}
+    with pytest.raises(RagError, match="all failed, e.g. RuntimeError: server went away"):
+        execute(QUESTIONS, CountingWorker(fail=every), tmp_path, concurrency=1, show_progress=False)
+    assert len(read_rows(tmp_path)) == 8  # recorded, and retried by the next run

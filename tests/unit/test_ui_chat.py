@@ -160,8 +160,14 @@ def test_unreachable_model_server_is_reported_and_app_survives(kb_settings: Sett
 
 def _answer_view_script() -> None:
     """Renders one hand-made Answer (AppTest runs this function's body as the app script)."""
-    from rag_app.records import Answer, Citation, SentenceCheck
+    from rag_app.records import Answer, Chunk, Citation, Hit, SentenceCheck
     from rag_app.ui.answer_view import render_answer
+
+    def hit(chunk_id: str, text: str) -> Hit:
+        chunk = Chunk(
+            chunk_id=chunk_id, text=text, source="/d/doc.md", doc_hash="h", start=0, end=9
+        )
+        return Hit(chunk=chunk, score=1.0)
 
     sentences = [
         SentenceCheck(sentence="Ada Marsh built it.", marker=1, support=0.9, supported=True),
@@ -181,6 +187,7 @@ def _answer_view_script() -> None:
             citations=[citation],
             sentences=sentences,
             support_score=0.5,
+            hits=[hit("c1", "Ada Marsh built it."), hit("c2", "The tower is white.")],
         )
     )
 
@@ -193,6 +200,8 @@ def test_unsupported_sentences_are_marked_with_support_score() -> None:
     assert "Not supported by the sources" in text
     assert "- It is \\<i\\>purple\\<\\/i\\>\\." in text
     assert at.expander[0].label == "\\[1\\] doc\\.md · p\\. 3 · History"
+    assert at.expander[1].label == "Other passages read (1)"
+    assert "The tower is white" in at.expander[1].markdown[1].value
 
 
 def test_configured_knowledge_base_is_preselected(kb_settings: Settings) -> None:

@@ -54,7 +54,12 @@ def test_cited_span_is_bold_inside_its_passage() -> None:
     ]
 
 
-@pytest.mark.parametrize("span", ["uilt in", "(1874)", "not in the passage", ""])
+def test_span_ending_in_punctuation_is_bold_when_followed_by_space() -> None:
+    quoted = as_quote_with_span("It opened in 1931. Today it is green.", "It opened in 1931.")
+    assert quoted == "> **It opened in 1931\\.** Today it is green\\."
+
+
+@pytest.mark.parametrize("span", ["uilt in", "in 1874 (", "not in the passage", ""])
 def test_unsafe_or_missing_span_falls_back_to_plain_quote(span: str) -> None:
     quoted = as_quote_with_span("Built in 1874 (1874).", span)
     assert "**" not in quoted and quoted.startswith(">")
