@@ -10,7 +10,7 @@ Two recipes, both reproducible:
    the answer's token-probability confidence, and pick the threshold that maximises SQuAD F1
    (abstaining = predicting "")  -> settings.min_confidence.
 
-    RAG_LLM_BASE_URL=http://127.0.0.1:8000/v1 python bench/calibrate_answering.py \\
+    RAG_LLM_BASE_URL=http://127.0.0.1:8000/v1 python -m bench.calibrate_answering \\
         --kb-articles 0-5 --dev-articles 0-2 --limit 200
 
 Writes bench/results/calibrate_answering.json.
@@ -59,28 +59,38 @@ def support_pairs(data: list[dict[str, Any]], arts: range, rng: random.Random) -
     return pairs
 
 
-def calibrate_support(pairs: list[tuple], settings: Settings) -> dict[str, Any]:
+def _features(pairs: list[tuple], settings: Settings) -> tuple[Any, Any]:
+    """verify.py's two support parts for every pair, with all texts embedded in one batch."""
     import numpy as np
 
     from ingest.embed import load_embedder
-    from rag_app import verify
-    from rag_app.records import Chunk, Hit
+    from rag_app.verify import lexical_support, strip_markers
 
-    embeddings = load_embedder(settings)
-    parts: dict[str, list[float]] = {"lexical": [], "cosine": []}
+    sentences = {p[1]: split_sentences(p[1]) or [p[1]] for p in pairs}
+    texts = sorted(
+        {strip_markers(p[0]) for p in pairs} | {s for v in sentences.values() for s in v}
+    )
+    vectors = np.asarray(load_embedder(settings).embed_documents(texts), dtype=np.float32)
+    vectors /= np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-12)
+    row = {t: i for i, t in enumerate(texts)}
+    lexical, cosine = [], []
     for claim, passage, _ in pairs:
-        chunk = Chunk(chunk_id="p", text=passage, source="p", doc_hash="p", start=0, end=1)
-        verify.LEXICAL_WEIGHT = 1.0
-        lexical = verify.support_matrix([claim], [Hit(chunk=chunk, score=0)], None)[0][0].score
-        verify.LEXICAL_WEIGHT = 0.0
-        cosine = verify.support_matrix([claim], [Hit(chunk=chunk, score=0)], embeddings)[0][0].score
-        parts["lexical"].append(lexical)
-        parts["cosine"].append(cosine)
+        claim = strip_markers(claim)
+        parts = vectors[[row[s] for s in sentences[passage]]]
+        lexical.append(lexical_support(claim, passage))
+        cosine.append(float((parts @ vectors[row[claim]]).max()))
+    return np.array(lexical), np.array(cosine)
+
+
+def calibrate_support(pairs: list[tuple], settings: Settings) -> dict[str, Any]:
+    """Grid over the lexical weight and threshold; best balanced accuracy wins."""
+    import numpy as np
+
     labels = np.array([p[2] for p in pairs])
-    lex, cos = np.array(parts["lexical"]), np.array(parts["cosine"])
+    lex, cos = _features(pairs, settings)
     best: dict[str, Any] = {"balanced_accuracy": 0.0}
     for weight in np.linspace(0, 1, 11):
-        score = weight * lex + (1 - weight) * cos
+        score = np.clip(weight * lex + (1 - weight) * cos, 0, 1)
         for threshold in np.linspace(0.2, 0.9, 36):
             pred = score >= threshold
             tpr, tnr = pred[labels == 1].mean(), (~pred[labels == 0]).mean()

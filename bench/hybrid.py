@@ -89,7 +89,9 @@ def build_writes(n: int, pool_size: int = POOL, seed: int = 0) -> list[Any]:
     from rag_app.settings import Settings
 
     pool = scifact_sentences(pool_size)
-    return synthetic_writes(n, pool, embed_texts(load_embedder(Settings()), pool), seed)
+    with torch_threads(1):  # setup, not measured; robust when the CPU is shared
+        vectors = embed_texts(load_embedder(Settings()), pool)
+    return synthetic_writes(n, pool, vectors, seed)
 
 
 def build_kb(n: int, data_dir: Path, pool: list[str], vectors: np.ndarray, seed: int) -> Any:
@@ -165,7 +167,8 @@ def hybrid_rows(sizes: list[int], n_queries: int, seed: int = 0) -> list[dict[st
 
     print(f"hybrid: embedding {POOL} SciFact sentences with the KB's model ...", flush=True)
     pool = scifact_sentences(POOL)
-    vectors = embed_texts(load_embedder(Settings()), pool)
+    with torch_threads(1):  # setup, not measured; robust when the CPU is shared
+        vectors = embed_texts(load_embedder(Settings()), pool)
     claims = scifact_claims(n_queries)
     rows: list[dict[str, Any]] = []
     with tempfile.TemporaryDirectory(prefix="rag-bench-") as tmp:

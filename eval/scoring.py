@@ -5,12 +5,14 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from eval.claims import split_claims, strip_markers
+from eval.claims import split_claims, strip_markers, words
 from eval.datasets import Question
 from eval.judge import ClaimJudge, Verdict
 from eval.retrieval_metrics import retrieval_scores
 from eval.squad_metrics import normalize_answer, score_one
 from rag_app.records import Answer
+
+SHORT_ANSWER_WORDS = 4  # up to this many words an answer is a span, judged with its question
 
 
 def prediction_text(answer: Answer) -> str:
@@ -24,25 +26,27 @@ def _precision(verdicts: Sequence[Verdict]) -> float | None:
     return sum(v.label == "supported" for v in verdicts) / len(verdicts)
 
 
-def gold_verdict(question: Question, claim: str, judge: ClaimJudge) -> Verdict:
-    """A claim against the gold: the answer sentences when known, else the answer strings."""
+def gold_verdict(question: Question, claim: str, prediction: str, judge: ClaimJudge) -> Verdict:
+    """A claim against the gold. A short answer is compared with the gold answers themselves
+    (another span answering the same question contradicts them); a longer answer's claims are
+    judged against the gold answer sentences."""
     if not question.has_answer:  # nothing answers an unanswerable question
         return Verdict("unsupported", 0.0, reason="question has no answer")
-    if question.evidence:
-        return judge.judge(claim, list(question.evidence))
-    text = normalize_answer(claim)
-    if any(normalize_answer(a) and normalize_answer(a) in text for a in question.answers):
-        return Verdict("supported", 1.0, reason="contains a gold answer")
-    return Verdict("unsupported", 0.0, reason="no gold answer in the claim")
+    if len(words(prediction)) <= SHORT_ANSWER_WORDS or not question.evidence:
+        f1 = score_one(question.answers, prediction)[1]
+        if f1 >= 0.5:
+            return Verdict("supported", f1, reason="matches a gold answer")
+        return Verdict("contradicted", f1, reason="differs from the gold answers")
+    return judge.judge(claim, list(question.evidence))
 
 
 def factuality(
     question: Question, prediction: str, passages: Sequence[str], judge: ClaimJudge
 ) -> dict[str, Any]:
     """Each claim judged against the retrieved passages and against the gold answer evidence."""
-    claims = split_claims(prediction, question.question)
+    claims = split_claims(prediction, question.question, SHORT_ANSWER_WORDS)
     by_passage = [judge.judge(c, passages) for c in claims]
-    by_gold = [gold_verdict(question, c, judge) for c in claims]
+    by_gold = [gold_verdict(question, c, prediction, judge) for c in claims]
     return {
         "claims": [
             {"claim": c, "passages": p.label, "gold": g.label, "support": round(p.score, 4)}

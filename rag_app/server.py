@@ -27,6 +27,7 @@ from rag_app.settings import Settings
 # SEE: vllm/envs.py VLLM_CPU_KVCACHE_SPACE
 DEFAULT_CPU_KVCACHE_GIB = "2"
 LOG_TAIL_LINES = 25
+PROBE_TIMEOUT_S = 5.0  # /v1/models is instant when idle, slow on a busy 2-core machine
 STOP_GRACE_S = 10.0  # vLLM exits in ~1 s; uvicorn may wait for in-flight streams
 
 
@@ -54,7 +55,7 @@ def log_path(settings: Settings) -> Path:
     return settings.run_dir / f"vllm-{settings.llm_port}.log"
 
 
-def served_models(url: str, timeout: float = 3.0) -> list[str] | None:
+def served_models(url: str, timeout: float = PROBE_TIMEOUT_S) -> list[str] | None:
     """Model ids listed by an OpenAI-compatible `url` (…/v1), or None when it does not answer so."""
     try:
         response = httpx.get(f"{url.rstrip('/')}/models", timeout=timeout)

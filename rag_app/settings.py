@@ -59,7 +59,7 @@ class Settings(BaseSettings):
         description="Chroma server URL (chroma run); unset = embedded Chroma in the data dir.",
     )
     ann_threshold: int = Field(
-        default=200_000,
+        default=50_000,
         ge=0,
         description="Above this many chunks the FAISS store uses an approximate (HNSW) index.",
     )

@@ -61,12 +61,10 @@ def llm_serve() -> None:
     from rag_app.settings import get_settings
 
     settings = get_settings()
-    if server.status(settings).healthy:
+    log = server.log_path(settings)
+    typer.echo(f"starting (or reusing) vLLM on port {settings.llm_port}; log: {log}")
+    with Console(stderr=True).status("waiting for vLLM to answer /v1/models ..."):
         status = server.serve(settings)
-    else:
-        typer.echo(f"starting vLLM on port {settings.llm_port} (log: {server.log_path(settings)})")
-        with Console(stderr=True).status("waiting for the vLLM server to answer /v1/models ..."):
-            status = server.serve(settings)
     owner = f"pid {status.pid}" if status.pid else "not started by rag"
     typer.echo(f"ready: {status.base_url} serves {status.model!r} ({owner})")
 

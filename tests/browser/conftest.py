@@ -117,5 +117,8 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
     report = yield
     page = getattr(item, "funcargs", {}).get("browser_page")
     if report.when == "call" and report.failed and page is not None:
-        page.screenshot(path=str(ARTIFACTS / f"failed_{item.name}.png"))
+        try:
+            page.screenshot(path=str(ARTIFACTS / f"failed_{item.name}.png"), timeout=10_000)
+        except Exception as exc:  # a dead page must not hide the test's own failure
+            report.sections.append(("screenshot", f"no failure screenshot: {exc}"))
     return report

@@ -86,3 +86,23 @@ def test_features() -> None:
     assert numbers("In the tenth century, 1,200 men on 3 May") == {"10", "1200", "3", "may"}
     assert entities("The Normans met Rollo in Rouen.") == {"norman", "rollo", "rouen"}
     assert entities("Several ships sailed.") == set()  # sentence-initial words are not names
+
+
+def test_gold_verdicts(judge: OfflineJudge) -> None:
+    from eval.datasets import Question
+    from eval.scoring import factuality
+
+    q = Question(
+        "q",
+        "What is the largest city in California?",
+        ("Los Angeles",),
+        evidence=("Los Angeles is the largest city in California; San Diego is second.",),
+    )
+    passages = [q.evidence[0]]
+    right = factuality(q, "Los Angeles", passages, judge)
+    wrong = factuality(q, "San Diego", passages, judge)
+    assert right["claims"][0]["gold"] == "supported" and right["gold_factual_precision"] == 1.0
+    # A lexical judge finds "San Diego" in the passage, but the gold answer says otherwise.
+    assert wrong["claims"][0]["gold"] == "contradicted" and wrong["gold_factual_precision"] == 0.0
+    none = Question("n", "Who founded Atlantis?")
+    assert factuality(none, "Rollo", passages, judge)["claims"][0]["gold"] == "unsupported"
