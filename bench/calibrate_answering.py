@@ -102,7 +102,16 @@ def calibrate_support(pairs: list[tuple], settings: Settings) -> dict[str, Any]:
                     "true_positive_rate": round(float(tpr), 4),
                     "true_negative_rate": round(float(tnr), 4),
                 }
-    return {"pairs": len(pairs), **best}
+    from rag_app.verify import LEXICAL_WEIGHT
+
+    score = np.clip(LEXICAL_WEIGHT * lex + (1 - LEXICAL_WEIGHT) * cos, 0, 1)
+    current = max(
+        (((score >= t)[labels == 1].mean() + (score < t)[labels == 0].mean()) / 2, t)
+        for t in np.linspace(0.2, 0.9, 36)
+    )
+    at_weight = {"lexical_weight": LEXICAL_WEIGHT, "support_threshold": round(float(current[1]), 3),
+                 "balanced_accuracy": round(float(current[0]), 4)}  # fmt: skip
+    return {"pairs": len(pairs), "best": best, "at_current_weight": at_weight}
 
 
 def dev_questions(data: list[dict[str, Any]], arts: range, limit: int, seed: int) -> list[dict]:

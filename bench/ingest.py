@@ -15,6 +15,7 @@ import argparse
 import json
 import os
 import resource
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -33,6 +34,12 @@ DEFAULT_CORPUS = REPO.parent / "shared" / "data" / "scifact" / "corpus.jsonl"
 
 def peak_rss_mib() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux: KiB
+
+
+def cpu_seconds() -> float:
+    """User + system CPU of this process: steadier than wall time on a shared machine."""
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
 
 
 def select_records(
@@ -80,9 +87,17 @@ def run_ours(records_path: Path, args: argparse.Namespace) -> dict[str, Any]:
     records = [tuple(r) for r in json.loads(records_path.read_text())]
     kb = open_kb("bench", settings, create=True)
     t0 = time.perf_counter()
+    cpu0 = cpu_seconds()
     summary = ingest_texts(records, kb)  # type: ignore[arg-type]
-    seconds = time.perf_counter() - t0
-    return {"chunks": summary.chunks_written, "seconds": seconds, "model_load_s": load_s}
+    seconds, cpu = time.perf_counter() - t0, cpu_seconds() - cpu0
+    kb.close()
+    shutil.rmtree(settings.data_dir, ignore_errors=True)
+    return {
+        "chunks": summary.chunks_written,
+        "seconds": seconds,
+        "cpu_s": cpu,
+        "model_load_s": load_s,
+    }
 
 
 def run_langchain(chunks_path: Path, args: argparse.Namespace) -> dict[str, Any]:
@@ -99,10 +114,11 @@ def run_langchain(chunks_path: Path, args: argparse.Namespace) -> dict[str, Any]
     )
     load_s = time.perf_counter() - t0
     docs = [Document(page_content=t) for t in json.loads(chunks_path.read_text())]
-    t0 = time.perf_counter()
+    t0, cpu0 = time.perf_counter(), cpu_seconds()
     store = FAISS.from_documents(docs, embeddings)
     seconds = time.perf_counter() - t0
-    return {"chunks": store.index.ntotal, "seconds": seconds, "model_load_s": load_s}
+    cpu = cpu_seconds() - cpu0
+    return {"chunks": store.index.ntotal, "seconds": seconds, "cpu_s": cpu, "model_load_s": load_s}
 
 
 def child(side: str, data: Path, args: argparse.Namespace) -> dict[str, Any]:
@@ -153,12 +169,21 @@ def main() -> None:
         r["chunks_per_s"] = r["chunks"] / r["seconds"]
         rows.append({"pipeline": name, **r})
     ours, base = rows[0]["chunks_per_s"], rows[1]["chunks_per_s"]
-    cols = ["pipeline", "chunks", "seconds", "chunks_per_s", "peak_rss_mib", "model_load_s"]
+    cols = [
+        "pipeline",
+        "chunks",
+        "seconds",
+        "chunks_per_s",
+        "cpu_s",
+        "peak_rss_mib",
+        "model_load_s",
+    ]
     print(markdown_table(rows, cols))
     print(f"\nthroughput ratio ours / LangChain: {ours / base:.2f}")
     summary = {"rows": rows, "ratio_chunks_per_s": ours / base, "documents": len(records)}
     summary["load_avg_end"] = machine_info()["load_avg_1m"]
     path = write_results("ingest", summary, vars(args) | {"corpus": str(args.corpus)})
+    shutil.rmtree(tmp, ignore_errors=True)
     print(f"wrote {path}")
 
 

@@ -57,12 +57,14 @@ def shot(page: Any, name: str, focus: Any = None) -> None:
 
 def ask(page: Any, question: str, timeout_ms: int = ANSWER_TIMEOUT_MS) -> Any:
     """Type a question, wait for the finished answer (its summary line), return that message."""
-    before = page.get_by_test_id("stChatMessage").count()
+    messages = page.get_by_test_id("stChatMessage")
     page.evaluate(WATCH_STREAM)
     box = page.get_by_test_id("stChatInputTextArea")
     box.fill(question)
     box.press("Enter")
-    answer = page.get_by_test_id("stChatMessage").nth(before + 1)
+    messages.filter(has_text=question).last.wait_for()
+    # Locators are lazy: `last` becomes the assistant's message as soon as it appears.
+    answer = messages.last
     # The summary "<mode> · … N sources" (or an "I don't know"/error notice) ends an answer.
     summary = answer.get_by_test_id("stCaptionContainer").filter(has_text=FINAL_SUMMARY)
     summary.or_(answer.get_by_test_id("stAlert")).first.wait_for(timeout=timeout_ms)
@@ -72,6 +74,9 @@ def ask(page: Any, question: str, timeout_ms: int = ANSWER_TIMEOUT_MS) -> Any:
 def open_page(page: Any, title: str) -> None:
     page.get_by_test_id("stSidebarNavLink").filter(has_text=title).click()
     page.wait_for_url(f"**/{'' if title == 'Chat' else title.lower()}")
+    # Wait for the page's last element: everything above it has been drawn by then.
+    last = "stChatInputTextArea" if title == "Chat" else "stFileUploaderDropzoneInput"
+    page.get_by_test_id(last).wait_for(state="attached")
 
 
 def new_chat(page: Any) -> None:
