@@ -125,7 +125,7 @@ class Settings(BaseSettings):
         description="Answers whose mean token probability is below this abstain (calibrated).",
     )
     support_threshold: float = Field(
-        default=0.5, ge=0, le=1, description="Sentence support score needed to count as cited."
+        default=0.62, ge=0, le=1, description="Sentence support score needed to count as cited."
     )
 
     # --- agent -------------------------------------------------------------------------------
