@@ -1,4 +1,4 @@
-"""Records: the few data types that flow from ingestion through answering to the UI, CLI and eval."""
+"""Records: the few data types that flow from ingestion through answering to UI, CLI and eval."""
 
 from __future__ import annotations
 

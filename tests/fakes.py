@@ -12,7 +12,7 @@ WORD = re.compile(r"\w+")
 
 
 class HashingEmbeddings(Embeddings):
-    """Deterministic bag-of-words embeddings: texts sharing words get similar, normalised vectors."""
+    """Deterministic bag-of-words embeddings: texts sharing words get similar unit vectors."""
 
     def __init__(self, dim: int = 64, model_name: str = "fake-hashing") -> None:
         self.dim = dim
