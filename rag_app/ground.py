@@ -16,7 +16,7 @@ from rag_app.records import ABSTAIN_PHRASE, Hit
 
 MIN_SPAN_F1 = 0.5
 # An extracted answer is a short phrase; longer spans from the 135M model were almost always a
-# restated question or a copied sentence (SQuAD dev calibration, bench/calibrate_answering.py).
+# restated question or a copied sentence (measured on SQuAD 2.0 part A dev articles 0-2).
 MAX_ANSWER_WORDS = 5
 # Share of the answer's content words that merely repeat the question: above this, no answer.
 MAX_ECHO = 0.5

@@ -96,3 +96,20 @@ def test_ground_rejects_invented_and_abstaining_answers() -> None:
     assert ground("", HITS) is None
     assert is_abstention("The passages do not contain the answer.")
     assert not is_abstention("1887")
+
+
+def test_candidate_spans_are_short_passage_spans_without_question_echo() -> None:
+    from rag_app.generate import answer_schema
+    from rag_app.spans import candidate_spans
+
+    passages = [{"n": 2, "source": "", "text": LIGHTHOUSE}]
+    spans = candidate_spans("Who built the Harbor Point Lighthouse?", passages, cited=False)
+    assert "Elena Marsh" in spans and "1887" in spans and spans[-1] == ABSTAIN_PHRASE
+    assert "Harbor Point Lighthouse" not in spans  # only the question's own words
+    assert all(s in LIGHTHOUSE and len(s.split()) <= 5 for s in spans[:-1])
+    assert not any(s.lower().startswith(("the ", "was ")) for s in spans)
+    cited = candidate_spans("Who built it?", passages, cited=True)
+    assert "Elena Marsh [2]" in cited
+    schema = answer_schema("qa_cot", cited)
+    assert list(schema["properties"]) == ["reasoning", "answer"]
+    assert schema["properties"]["answer"]["enum"] == cited
