@@ -10,8 +10,9 @@ from rag_app.records import Chunk, Hit
 from rag_app.settings import Settings
 
 if TYPE_CHECKING:
-    from ingest.kb import KnowledgeBase
     from langchain_core.embeddings import Embeddings
+
+    from ingest.kb import KnowledgeBase
 
 Ranked = list[tuple[Chunk, float]]
 
