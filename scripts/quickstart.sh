@@ -12,7 +12,7 @@ $RAG model prepare
 $RAG ingest samples/
 $RAG llm serve
 if $RAG ask --help >/dev/null 2>&1; then  # a first answer, with its citations
-  $RAG ask "Who built the Harrow Point Lighthouse?"
+  $RAG ask "How many steps lead up to the lantern room of the Harrow Point Lighthouse?"
 fi
 
 if [ "${QUICKSTART_NO_UI:-0}" = 1 ]; then
