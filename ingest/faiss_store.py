@@ -39,7 +39,8 @@ def build_faiss_index(dim: int, n: int, settings: Settings | None = None) -> Any
 
     Vectors are L2-normalised, so inner product is cosine similarity. The single place to tune.
     """
-    threshold = settings.ann_threshold if settings is not None else 200_000
+    default = Settings.model_fields["ann_threshold"].default
+    threshold = settings.ann_threshold if settings is not None else default
     if n > threshold:
         inner = faiss.IndexHNSWFlat(dim, HNSW_M, faiss.METRIC_INNER_PRODUCT)
         inner.hnsw.efConstruction = HNSW_EF_CONSTRUCTION
