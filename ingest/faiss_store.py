@@ -161,11 +161,12 @@ class FaissStore(VectorStore):
         for start in range(0, len(ids), 10_000):
             vectors, rows = self.catalog.vectors(ids[start : start + 10_000].tolist())
             if rows:
-                self._index_add(vectors, _as_ids(r.id for r in rows))
+                self._index_add(vectors, _as_ids(r.id for r in rows), total=len(ids))
 
-    def _index_add(self, vectors: np.ndarray, ids: np.ndarray) -> None:
+    def _index_add(self, vectors: np.ndarray, ids: np.ndarray, total: int = 0) -> None:
+        """Add vectors; a new index is sized for `total` (all ids being added), not this slice."""
         if self.index is None:
-            self.index = build_faiss_index(vectors.shape[1], len(ids), self.settings)
+            self.index = build_faiss_index(vectors.shape[1], max(total, len(ids)), self.settings)
         self.index.add_with_ids(normalise(vectors), ids)
 
     def _maybe_upgrade(self) -> None:

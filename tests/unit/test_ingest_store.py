@@ -6,8 +6,10 @@ from pathlib import Path
 
 import numpy as np
 
-from ingest.catalog import Catalog, NewChunk
+from ingest.catalog import Catalog, DocumentRow, NewChunk
 from ingest.faiss_store import FaissStore, build_faiss_index, is_hnsw
+from ingest.kb import DocumentWrite, KnowledgeBase, open_kb
+from rag_app.records import Chunk
 from rag_app.settings import Settings
 from tests.fakes import HashingEmbeddings
 
@@ -76,6 +78,48 @@ def test_hnsw_above_threshold_and_rebuild_on_delete(tmp_path: Path) -> None:
     store.delete([ids[1]])  # HNSW cannot remove: rebuilt from stored vectors
     assert ids_in(store) == set(store.catalog.all_ids().tolist()) and store.index.ntotal == 3
     assert store.similarity_search("grey stone tower", k=1)[0].page_content == "grey stone tower"
+
+
+def test_hnsw_upgrade_past_one_rebuild_slice_via_kb_writes(tmp_path: Path) -> None:
+    """The upgrade rebuilds from stored vectors in 10k slices: the index must be sized for all.
+
+    Regression: it was sized by the first slice (10k <= threshold), so it stayed exact.
+    """
+    settings = Settings(data_dir=tmp_path, ann_threshold=10_000)
+    rng = np.random.default_rng(0)
+
+    def batch(b: int, n: int = 6_000) -> list[DocumentWrite]:
+        src = f"doc{b}.txt"
+        chunks = [
+            Chunk(
+                chunk_id=f"{b}-{i}", text="t", source=src, doc_hash="h", start=0, end=1, position=i
+            )
+            for i in range(n)
+        ]
+        vectors = rng.standard_normal((n, 8)).astype(np.float32)
+        row = DocumentRow(src, "h", "sig", n, "2026-01-01T00:00:00+00:00")
+        return [DocumentWrite(row, chunks, vectors)]
+
+    def faiss_of(kb: KnowledgeBase) -> FaissStore:
+        assert isinstance(kb.index, FaissStore)
+        return kb.index
+
+    kb = open_kb("big", settings, create=True, embeddings=HashingEmbeddings(dim=8))
+    kb.write_documents(batch(0))
+    assert not is_hnsw(faiss_of(kb).index)
+    kb.write_documents(batch(1))  # 12k > threshold
+    assert is_hnsw(faiss_of(kb).index)
+    assert ids_in(faiss_of(kb)) == set(kb.catalog.all_ids().tolist())
+    kb.persist()
+    kb.close()
+    reopened = open_kb("big", settings, embeddings=HashingEmbeddings(dim=8))
+    assert is_hnsw(faiss_of(reopened).index)  # the persisted index stays HNSW
+    reopened.close()
+    for f in settings.kb_dir("big").glob("index.*.faiss"):
+        f.unlink()  # lost index file: rebuilt from the catalog on open, still HNSW
+    rebuilt = open_kb("big", settings, embeddings=HashingEmbeddings(dim=8))
+    assert is_hnsw(faiss_of(rebuilt).index) and faiss_of(rebuilt).index.ntotal == 12_000
+    rebuilt.close()
 
 
 def test_persist_removes_temp_files_of_dead_writers(tmp_path: Path) -> None:
