@@ -120,24 +120,34 @@ def torch_threads(n: int) -> Iterator[None]:
         torch.set_num_threads(before)
 
 
+def all_words_search(kb: Any, query: str, k: int) -> list[Any]:
+    """Keyword search as it was before stopwords were dropped from the FTS5 query."""
+    from ingest.catalog import FTS_TERM
+
+    terms = dict.fromkeys(t.lower() for t in FTS_TERM.findall(query))
+    match = " OR ".join(f'"{t}"' for t in terms)
+    sql = (
+        "SELECT c.id, bm25(chunks_fts) AS s FROM chunks_fts JOIN chunks c "
+        "ON c.id = chunks_fts.rowid WHERE chunks_fts MATCH ? ORDER BY s LIMIT ?"
+    )
+    with kb.catalog.lock:
+        return kb.catalog.conn.execute(sql, (match, k)).fetchall()  # type: ignore[no-any-return]
+
+
 def _stage_rows(n: int, kb: Any, claims: list[str], build_s: float) -> list[dict[str, Any]]:
     from ingest.embed import embed_texts
     from ingest.faiss_store import is_hnsw
     from rag_app.retrieve import retrieve
-    from rag_app.verify import content_words
 
     fetch = kb.settings.fetch_k
     vectors = embed_texts(kb.embeddings, claims)
     stages = {
         "embed query (MiniLM)": (lambda q: embed_texts(kb.embeddings, [q]), claims),
         f"vector search (top {fetch})": (lambda v: kb.index.search_vector(v, fetch), list(vectors)),
+        # before ingest/catalog.fts_query dropped stopwords: every word OR-ed, so FTS5 scored
+        # nearly every row for words that carry almost no BM25 weight
+        "BM25 all words (before)": (lambda q: all_words_search(kb, q, fetch), claims),
         f"BM25 keyword_search (top {fetch})": (lambda q: kb.keyword_search(q, fetch), claims),
-        # the fix proposed for ingest/catalog.fts_query: OR-ing stopwords makes FTS5 score
-        # nearly every row; they carry almost no BM25 weight anyway
-        "BM25 without stopwords (proposed)": (
-            lambda q: kb.keyword_search(" ".join(content_words(q)), fetch),
-            claims,
-        ),
         "retrieve() total": (lambda q: retrieve(q, kb, kb.settings), claims),
         "embed query, 1 torch thread": (lambda q: embed_texts(kb.embeddings, [q]), claims),
         "retrieve() total, 1 torch thread": (lambda q: retrieve(q, kb, kb.settings), claims),

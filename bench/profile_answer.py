@@ -9,11 +9,14 @@ synthetic chunks (so the index has a realistic size):
   (a /v1/models probe and a fresh HTTP connection pool);
 "reuse": the KB and the chat model are opened once and passed in (what the Streamlit UI does
   with st.cache_resource, and what `rag chat` should do);
-"reuse + embedding cache": also an LRU text->vector cache (bench/embed_cache.py), so texts
-  embedded twice per answer (question; passage sentences in focus and verify) are embedded once;
-"... + 1 thread": also one intra-op thread for torch and FAISS in this process. Their OpenMP
-  pools spin-wait for every core, which the vLLM server (and other users' requests) also need;
-  per-request work is small, so parallelism across requests serves better than within one.
+"reuse + embedding cache": also the embedder's LRU text->vector cache (ingest.embed
+  .SentenceEmbeddings; disabled in the variants above), so texts embedded twice per answer
+  (question; passage sentences in focus and verify) are embedded once;
+"... + 1 thread": also one intra-op thread for torch and FAISS in this process
+  (settings.answer_threads, which `rag ask/chat/ui/eval` apply). Their OpenMP pools spin-wait
+  for every core, which the vLLM server (and other users' requests) also need; per-request work
+  is small, so parallelism across requests serves better than within one.
+The first three variants are the state before these fixes; the last is what the product does.
 Run from the repository root: `python -m bench.profile_answer` (see bench/README.md).
 """
 
@@ -163,7 +166,6 @@ def _drain(stream: Iterable[Any]) -> Any:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
-    from bench.embed_cache import CachedEmbeddings
     from bench.serve import open_sample_kb, sample_questions
     from ingest import embed
     from ingest.kb import open_kb
@@ -172,6 +174,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     from rag_app.settings import Settings
 
     settings = Settings()
+    embed.VECTOR_CACHE_SIZE = 0  # the "before" variants: no text->vector cache
     kb = open_sample_kb(settings, KB_NAME)  # loads the embedder once (not profiled)
     add_synthetic(kb, args.kb_chunks)
     llm = chat_model(settings)
@@ -192,7 +195,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _drain(ask_stream(q, kb, mode=args.mode, settings=settings, llm=llm))
 
     # each cached variant gets its own empty cache: no variant profits from another's warm-up
-    caches = [CachedEmbeddings(embed.load_embedder(settings)) for _ in range(2)]
+    model = embed.load_embedder(settings)
+    assert isinstance(model, embed.SentenceEmbeddings)
+    caches = [
+        embed.SentenceEmbeddings(model.model, model.model_name, model.batch_size, 20_000)
+        for _ in range(2)
+    ]
     cached_kbs = [open_kb(KB_NAME, settings, embeddings=c) for c in caches]
 
     def reuse_cached(q: str) -> Any:
@@ -210,7 +218,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         ("reuse + embedding cache + 1 thread", one_thread),
     )
     rows = [profile_variant(label, fn, questions, args.html) for label, fn in variants]
-    print(f"embedding cache: {caches[0].hits} hits, {caches[0].misses} misses")
+    cache = {"texts": caches[0].requested, "encoded": caches[0].encoded}
+    print(f"embedding cache (variant 4): {cache['texts']} texts, {cache['encoded']} encoded")
     for prev, row in zip(rows, rows[1:], strict=False):
         row["saved_vs_previous_ms"] = prev["mean_ms"] - row["mean_ms"]
     columns = [
@@ -229,7 +238,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "kb": KB_NAME,
         "kb_chunks_total": kb.count(),
         "llm_base_url": settings.llm_base_url,
-        "embedding_cache": {"hits": caches[0].hits, "misses": caches[0].misses},
+        "embedding_cache": cache,
     }
     path = write_results("profile_answer", {"variants": rows}, params)
     print(f"wrote {path}")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import threading
+from collections import OrderedDict
 from pathlib import Path
 from typing import Any
 
@@ -17,26 +18,54 @@ DEFAULT_MODEL_NAME = "sentence-transformers/all-MiniLM-L6-v2"
 
 _CACHE: dict[tuple[str, int], SentenceEmbeddings] = {}
 _LOCK = threading.Lock()
+# One answer embeds the question twice (retrieve, focus) and the passage sentences twice (focus,
+# verify), and a chat re-reads the same passages every turn: bench/profile_answer.py measured
+# the cache cutting embedding time per answer by more than half. 20k vectors are ~30 MB.
+VECTOR_CACHE_SIZE = 20_000
 
 
 class SentenceEmbeddings(Embeddings):
-    """LangChain Embeddings over a SentenceTransformer: batched, L2-normalised float32."""
+    """LangChain Embeddings over a SentenceTransformer: batched, L2-normalised float32, with an
+    LRU cache so a text is embedded once per process however often it is asked for."""
 
-    def __init__(self, model: Any, model_name: str, batch_size: int) -> None:
+    def __init__(
+        self, model: Any, model_name: str, batch_size: int, cache_size: int | None = None
+    ) -> None:
         self.model = model
         self.model_name = model_name  # portable name recorded in KB manifests
         self.batch_size = batch_size
         dimension = getattr(model, "get_embedding_dimension", None)  # renamed in s-t 6
         self.dim = int((dimension or model.get_sentence_embedding_dimension)())
+        self.cache_size = VECTOR_CACHE_SIZE if cache_size is None else cache_size
+        self._vectors: OrderedDict[str, np.ndarray] = OrderedDict()
+        self._cache_lock = threading.Lock()
+        self.requested = 0  # texts asked for ...
+        self.encoded = 0  # ... and those that went through the model (the rest were cached)
 
     @property
     def tokenizer(self) -> Any:
         return self.model.tokenizer
 
     def embed_array(self, texts: list[str]) -> np.ndarray:
-        """(n, dim) float32 array; the fast path used by the ingest pipeline."""
+        """(n, dim) float32 array; texts not seen before are encoded together in batches."""
         if not texts:
             return np.zeros((0, self.dim), dtype=np.float32)
+        with self._cache_lock:
+            self.requested += len(texts)
+            known = {t: self._vectors[t] for t in texts if t in self._vectors}
+        missing = [t for t in dict.fromkeys(texts) if t not in known]
+        if missing:
+            fresh = self._encode(missing)
+            known.update(zip(missing, fresh, strict=True))
+        with self._cache_lock:
+            for text, vector in known.items():
+                self._vectors[text] = vector
+                self._vectors.move_to_end(text)
+            while len(self._vectors) > self.cache_size:
+                self._vectors.popitem(last=False)
+        return np.vstack([known[t] for t in texts])
+
+    def _encode(self, texts: list[str]) -> np.ndarray:
         vectors = self.model.encode(
             texts,
             batch_size=self.batch_size,
@@ -44,6 +73,7 @@ class SentenceEmbeddings(Embeddings):
             convert_to_numpy=True,
             show_progress_bar=False,
         )
+        self.encoded += len(texts)
         return np.asarray(vectors, dtype=np.float32)
 
     def embed_documents(self, texts: list[str]) -> list[list[float]]:
@@ -87,6 +117,22 @@ def load_embedder(settings: Settings) -> Embeddings:
                 ) from exc
             _CACHE[key] = SentenceEmbeddings(model, name, settings.embedding_batch_size)
         return _CACHE[key]
+
+
+def limit_threads(settings: Settings) -> None:
+    """Cap torch's and FAISS's intra-op threads for an answering process (settings.answer_threads).
+
+    Answering shares the cores with a local vLLM server; OpenMP pools that want every core
+    spin-wait against it (one MiniLM query took ~1.5 s with 2 threads vs ~50 ms with 1 on two
+    busy cores). Ingestion does not call this: alone on the machine it gains from all cores.
+    """
+    if settings.answer_threads <= 0:
+        return
+    import faiss
+    import torch
+
+    torch.set_num_threads(settings.answer_threads)
+    faiss.omp_set_num_threads(settings.answer_threads)
 
 
 def embedder_name(embeddings: Embeddings) -> str:

@@ -109,13 +109,24 @@ def served_model_name(base_url: str, settings: Settings) -> str:
 FAILED_FINISH_REASONS = ("abort", "error")
 
 
-def _check_finish(info: dict[str, Any] | None, where: str | None) -> None:
+def _check_finish(info: dict[str, Any] | None, where: str | None) -> bool:
+    """True when this chunk ends the choice normally; LLMError when it ends it as a failure."""
     reason = (info or {}).get("finish_reason")
     if reason in FAILED_FINISH_REASONS:
         raise LLMError(
             f"the LLM at {where or 'the endpoint'} ended the request with finish_reason={reason!r} "
             "(server stopping or engine failure): retry, and see `rag llm status`"
         )
+    return reason is not None
+
+
+def _truncated_stream(where: str | None) -> LLMError:
+    # A server shutting down may close the event stream cleanly mid-answer; without a
+    # finish_reason the text is a fragment, not an answer.
+    return LLMError(
+        f"the LLM at {where or 'the endpoint'} closed the stream before finishing the answer "
+        "(server stopped or restarted?): retry, and see `rag llm status`"
+    )
 
 
 class ServedChatOpenAI(ChatOpenAI):
@@ -129,10 +140,13 @@ class ServedChatOpenAI(ChatOpenAI):
         return result
 
     def _stream(self, *args: Any, **kwargs: Any) -> Iterator[ChatGenerationChunk]:
+        finished = False
         with llm_errors(self.openai_api_base):
             for chunk in super()._stream(*args, **kwargs):
-                _check_finish(chunk.generation_info, self.openai_api_base)
+                finished = _check_finish(chunk.generation_info, self.openai_api_base) or finished
                 yield chunk
+        if not finished:
+            raise _truncated_stream(self.openai_api_base)
 
     async def _agenerate(self, *args: Any, **kwargs: Any) -> ChatResult:
         with llm_errors(self.openai_api_base):
@@ -142,10 +156,13 @@ class ServedChatOpenAI(ChatOpenAI):
         return result
 
     async def _astream(self, *args: Any, **kwargs: Any) -> AsyncIterator[ChatGenerationChunk]:
+        finished = False
         with llm_errors(self.openai_api_base):
             async for chunk in super()._astream(*args, **kwargs):
-                _check_finish(chunk.generation_info, self.openai_api_base)
+                finished = _check_finish(chunk.generation_info, self.openai_api_base) or finished
                 yield chunk
+        if not finished:
+            raise _truncated_stream(self.openai_api_base)
 
 
 def chat_model(settings: Settings, **overrides: Any) -> ChatOpenAI:

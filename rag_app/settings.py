@@ -137,6 +137,12 @@ class Settings(BaseSettings):
     )
 
     # --- UI ----------------------------------------------------------------------------------
+    answer_threads: int = Field(
+        default=1,
+        ge=0,
+        description="Torch and FAISS threads in answering processes (ask, chat, UI, eval); "
+        "0 = library default. 1 stops spin-waiting against a vLLM server on the same cores.",
+    )
     ui_port: int = Field(default=8501, ge=1, le=65535, description="Port of the Streamlit UI.")
     max_upload_mb: float = Field(default=20.0, gt=0, description="Largest accepted upload.")
 

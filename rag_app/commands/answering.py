@@ -12,6 +12,9 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 if TYPE_CHECKING:
+    from langchain_core.language_models import BaseChatModel
+
+    from ingest.kb import KnowledgeBase
     from rag_app.history import History
     from rag_app.records import Answer, Mode
     from rag_app.settings import Settings
@@ -88,14 +91,19 @@ def print_sources(answer: Answer) -> None:
 
 
 def stream_to_terminal(
-    question: str, kb: str | None, mode: Mode, history: History, settings: Settings
+    question: str,
+    kb: str | KnowledgeBase | None,
+    mode: Mode,
+    history: History,
+    settings: Settings,
+    llm: BaseChatModel | None = None,
 ) -> Answer:
     """Stream the draft answer's tokens, then print the verified answer and its sources."""
     from rag_app.answer import ask_stream
     from rag_app.records import Answer
 
     draft, final = "", None
-    for item in ask_stream(question, kb, mode, history, settings):
+    for item in ask_stream(question, kb, mode, history, settings, llm):
         if isinstance(item, Answer):
             final = item
         else:
@@ -128,7 +136,10 @@ def ask(
     When the documents do not contain the answer you get the abstention phrase and the closest
     passages instead of a guess.
     """
+    from ingest.embed import limit_threads
+
     settings, checked = _settings(top_k), _check_mode(mode)
+    limit_threads(settings)
     if as_json:
         from rag_app.answer import ask as ask_once
 
@@ -143,7 +154,15 @@ def chat(kb: KbOption = None, mode: ModeOption = "direct", top_k: TopKOption = N
 
     Reads one question per line from stdin until end of input or `exit`.
     """
+    from ingest.embed import limit_threads
+    from ingest.kb import open_kb
+    from rag_app.llm import chat_model
+
     settings, checked = _settings(top_k), _check_mode(mode)
+    limit_threads(settings)
+    # Opened once for the session: re-reading the index and re-probing the server every turn
+    # cost ~0.3-1.4 s per question (bench/profile_answer.py, "by name" vs "reuse").
+    base, llm = open_kb(kb, settings=settings), chat_model(settings)
     history: History = []
     interactive = sys.stdin.isatty()
     if interactive:
@@ -157,7 +176,7 @@ def chat(kb: KbOption = None, mode: ModeOption = "direct", top_k: TopKOption = N
             return
         if not question:
             continue
-        answer = stream_to_terminal(question, kb, checked, history, settings)
+        answer = stream_to_terminal(question, base, checked, history, settings, llm)
         history += [("user", question), ("assistant", answer.text)]
         typer.echo()
 

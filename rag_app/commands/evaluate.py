@@ -32,14 +32,6 @@ def _run_config(values: dict[str, object]) -> RunConfig:
         raise ConfigError(f"rag eval run --{err['loc'][0]}: {err['msg']}") from exc
 
 
-def _one_torch_thread() -> None:
-    """Eval shares the cores with the vLLM server and its own threads: one intra-op thread keeps
-    MiniLM from spin-waiting (measured 6x faster per batch on 2 loaded cores than 2 threads)."""
-    import torch
-
-    torch.set_num_threads(1)
-
-
 @eval_app.command("run")
 def run(
     dataset: Path = typer.Option(
@@ -75,10 +67,11 @@ def run(
     Re-running with the same --out skips the questions already done (resume)."""
     from eval.report import write_report
     from eval.run_eval import make_judge, run_eval
+    from ingest.embed import limit_threads
     from rag_app.settings import get_settings
 
-    _one_torch_thread()
     settings = get_settings()
+    limit_threads(settings)
     config = _run_config(
         {
             "dataset": str(dataset.resolve()),
@@ -166,9 +159,10 @@ def judge_check_cmd(
     from eval.judge_check import check, format_check
     from eval.judge_set import load_set
     from eval.run_eval import make_judge
+    from ingest.embed import limit_threads
     from rag_app.settings import get_settings
 
-    _one_torch_thread()
+    limit_threads(get_settings())
     items = load_set(dataset, spec)[:limit]
     result = check(make_judge(judge, get_settings(), judge_url or None, judge_model), items)
     typer.echo(json.dumps(result, indent=2) if as_json else format_check(result))

@@ -75,8 +75,9 @@ def embeddings(settings: Settings) -> Embeddings:
 
 @st.cache_resource(show_spinner="Loading the embedding model…")
 def _embedder(model: str, _settings: Settings) -> Embeddings:
-    from ingest.embed import load_embedder
+    from ingest.embed import limit_threads, load_embedder
 
+    limit_threads(_settings)  # the UI answers beside a vLLM server on the same cores
     return load_embedder(_settings)
 
 

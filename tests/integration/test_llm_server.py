@@ -170,6 +170,29 @@ def test_aborted_stream_is_an_error_not_an_answer(
             pass
 
 
+def test_stream_closed_cleanly_mid_answer_is_an_error_not_an_answer(
+    tmp_path: Path, misbehaving_server: Callable[[bytes | None], str]
+) -> None:
+    """A server shutting down may end the event stream without a finish_reason: a fragment."""
+    fragment = (
+        b'data: {"id":"x","object":"chat.completion.chunk","created":1,"model":"m",'
+        b'"choices":[{"index":0,"delta":{"content":" tru"},"finish_reason":null}]}\n\n'
+    )
+    body = _EVENT + fragment
+    reply = (
+        b"HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\n"
+        + f"content-length: {len(body)}\r\n\r\n".encode()
+        + body
+    )
+    url = misbehaving_server(reply)
+    llm = chat_model(quick_settings(tmp_path), base_url=url, model="m")
+    received: list[str] = []
+    with pytest.raises(LLMError, match="closed the stream before finishing"):
+        for chunk in llm.stream("hello"):
+            received.append(str(chunk.content))
+    assert "".join(received).startswith("Hi tru")  # the fragment streamed, then the error
+
+
 def test_server_closing_without_answer_raises_llm_error(
     tmp_path: Path, misbehaving_server: Callable[[bytes | None], str]
 ) -> None:
@@ -273,8 +296,10 @@ def assert_stop_mid_request(settings: Settings, port: int, family: list[psutil.P
     timeout = 15.0
     llm = chat_model(
         settings.model_copy(update={"llm_request_timeout": timeout}),
-        max_tokens=3000,  # counting keeps a 135M model busy well past the stop
+        max_tokens=3000,
         temperature=0.0,
+        # vLLM's min_tokens keeps the model generating well past the stop, however fast it is
+        extra_body={"min_tokens": 3000},
     )
     stopper: list[subprocess.CompletedProcess[str]] = []
     received, started = 0, time.monotonic()

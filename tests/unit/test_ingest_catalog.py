@@ -47,7 +47,9 @@ def test_source_filter_and_empty_query(catalog: Catalog) -> None:
     hits = catalog.keyword_search("lighthouse", 5, source="s2")
     assert [catalog.by_ids([i])[i].chunk_id for i, _ in hits] == ["b"]
     assert catalog.keyword_search("?!", 5) == []
-    assert fts_query('a "b" c') == '"a" OR "b" OR "c"'
+    assert fts_query('x "y" z') == '"x" OR "y" OR "z"'  # quoted: no FTS5 syntax survives
+    assert fts_query("Who is the keeper of the lighthouse?") == '"keeper" OR "lighthouse"'
+    assert fts_query("Who is it?") == '"who" OR "is" OR "it"'  # nothing else to search for
 
 
 def test_deletes_update_fts_and_revision(catalog: Catalog) -> None:

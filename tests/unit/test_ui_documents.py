@@ -29,7 +29,8 @@ def unescape(markdown: str) -> str:
 
 
 def messages(at: AppTest) -> tuple[list[str], list[str]]:
-    return [unescape(s.value) for s in at.success], [unescape(e.value) for e in at.error]
+    """Per-file results on the page itself; the sidebar's model-server status is not one of them."""
+    return [unescape(s.value) for s in at.main.success], [unescape(e.value) for e in at.main.error]
 
 
 def test_upload_ingests_and_lists_document(settings: Settings) -> None:
