@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import pytest
@@ -85,27 +84,3 @@ def test_clustered_vectors_are_normalised_clustered_and_reproducible() -> None:
     assert nearest.mean() > 0.4  # clustered: unlike uniform random 384-d vectors (~0.2)
     base, queries = corpus_and_queries(1000, 10)
     assert base.shape == (1000, 384) and queries.shape == (10, 384)
-
-
-def test_cached_embeddings_embed_each_text_once(fake_embeddings: Any) -> None:
-    from bench.embed_cache import CachedEmbeddings
-
-    calls: list[list[str]] = []
-
-    class Counting(type(fake_embeddings)):  # type: ignore[misc]
-        def embed_documents(self, texts: list[str]) -> list[list[float]]:
-            calls.append(list(texts))
-            return super().embed_documents(texts)
-
-    inner = Counting()
-    cached = CachedEmbeddings(inner, size=3)
-    first = cached.embed_documents(["a", "b", "a"])
-    assert calls == [["a", "b"]]  # duplicates inside one batch are embedded once
-    assert first[0] == first[2] == inner.embed_query("a")
-    cached.embed_documents(["b", "c"])
-    assert calls[-1] == ["c"]
-    assert (cached.hits, cached.misses) == (2, 3)
-    cached.embed_documents(["d"])  # cache holds 3: "a" (least recently used) is evicted
-    cached.embed_query("a")
-    assert calls[-1] == ["a"]
-    assert cached.model_name == inner.model_name
