@@ -156,6 +156,7 @@ class FaissStore(VectorStore):
             self.index.remove_ids(stale)
         self._add_stored(missing)
         self.synced = revision
+        self._maybe_upgrade()  # another process's writes may have grown the KB past the threshold
 
     def _add_stored(self, ids: np.ndarray) -> None:
         for start in range(0, len(ids), 10_000):

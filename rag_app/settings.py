@@ -119,7 +119,7 @@ class Settings(BaseSettings):
         "abstention phrase), enforced by vLLM structured outputs; off = free text, then grounded.",
     )
     min_confidence: float = Field(
-        default=0.7,
+        default=0.8,
         ge=0,
         le=1,
         description="Answers whose mean token probability is below this abstain (calibrated).",

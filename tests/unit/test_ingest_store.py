@@ -80,6 +80,18 @@ def test_hnsw_above_threshold_and_rebuild_on_delete(tmp_path: Path) -> None:
     assert store.similarity_search("grey stone tower", k=1)[0].page_content == "grey stone tower"
 
 
+def test_reader_upgrades_to_hnsw_when_another_writer_grows_the_kb(tmp_path: Path) -> None:
+    settings = Settings(data_dir=tmp_path, ann_threshold=3)
+    reader = FaissStore(HashingEmbeddings(), path=tmp_path, settings=settings)
+    reader.add_texts(TEXTS[:2])
+    writer = FaissStore(HashingEmbeddings(), path=tmp_path, settings=settings)
+    writer.add_texts(TEXTS[2:])
+    assert not is_hnsw(reader.index)
+    assert reader.similarity_search("grey stone tower", k=1)[0].page_content == "grey stone tower"
+    assert is_hnsw(reader.index)  # the search's refresh saw 4 > 3 chunks and switched
+    assert ids_in(reader) == set(reader.catalog.all_ids().tolist())
+
+
 def test_hnsw_upgrade_past_one_rebuild_slice_via_kb_writes(tmp_path: Path) -> None:
     """The upgrade rebuilds from stored vectors in 10k slices: the index must be sized for all.
 
