@@ -45,7 +45,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         "--requests",
         type=int,
         default=0,
-        help="requests per level (0 = max(4, users): every user asks at least once)",
+        help="requests per level (0 = max(8, 2 x users): every user asks at least twice)",
     )
     p.add_argument("--max-tokens", type=int, default=64, help="generation cap, both systems")
     p.add_argument("--mode", default="direct", choices=["direct", "cot", "cited"])
@@ -195,7 +195,7 @@ def measure(
     rows = []
     for users in levels:
         print(f"{system}: {users} users ...", flush=True)
-        row = run_level(users, requests or max(4, users), ask, questions, counter)
+        row = run_level(users, requests or max(8, 2 * users), ask, questions, counter)
         rows.append({"system": system, **row})
         print_section(f"{system} at {users} users", [rows[-1]])
     return rows
