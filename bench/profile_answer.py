@@ -62,7 +62,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     p.add_argument(
         "--requests",
         type=int,
-        default=6,
+        default=10,
         help="questions per variant (the 10 single-turn sample questions, cycled)",
     )
     p.add_argument("--mode", default="direct", choices=["direct", "cot", "cited"])

@@ -221,8 +221,10 @@ def ratios(ours: list[dict[str, Any]], hf: list[dict[str, Any]]) -> list[dict[st
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
+    import torch
     from transformers import AutoTokenizer
 
+    from bench.profile_answer import intra_op_threads
     from rag_app.llm import chat_model, ensure_llm_endpoint
     from rag_app.model import prepare_model
     from rag_app.settings import Settings
@@ -234,14 +236,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     counter = TokenCounter(AutoTokenizer.from_pretrained(folder))
     kb, questions = open_sample_kb(settings), sample_questions()
     ours_llm = chat_model(settings, base_url=url, callbacks=[counter.handler])
-    rows = measure(
-        "ours (vLLM server)",
-        args.users,
-        args.requests,
-        lambda q: one_request(q, kb, settings, ours_llm, args.mode),
-        questions,
-        counter,
-    )
+    # ours as `rag ask/chat/ui` run it: settings.answer_threads torch/FAISS threads (the
+    # pipeline keeps the library defaults, as a tutorial would: its generation needs them)
+    with intra_op_threads(settings.answer_threads or torch.get_num_threads()):
+        rows = measure(
+            "ours (vLLM server)",
+            args.users,
+            args.requests,
+            lambda q: one_request(q, kb, settings, ours_llm, args.mode),
+            questions,
+            counter,
+        )
     hf_rows: list[dict[str, Any]] = []
     if not args.skip_hf:
         hf_llm = hf_chat_model(folder, args.max_tokens, [counter.handler])
