@@ -32,6 +32,10 @@ faiss: Any = importlib.import_module("faiss")
 HNSW_M = 32
 HNSW_EF_CONSTRUCTION = 80
 HNSW_EF_SEARCH = 96
+# HNSW cannot remove vectors. Deleted ids are masked at search time instead, and the graph is
+# rebuilt from the stored vectors only once they are this share of it: re-ingesting one changed
+# file in a 1M-chunk KB must not cost a full rebuild (minutes on 2 cores).
+MAX_DEAD_SHARE = 0.2
 
 
 def build_faiss_index(dim: int, n: int, settings: Settings | None = None) -> Any:
@@ -89,6 +93,7 @@ class FaissStore(VectorStore):
         self.catalog = catalog or Catalog(path / "catalog.sqlite" if path else None)
         self.index: Any | None = None
         self.synced = 0  # catalog revision the in-memory index reflects
+        self.dead = np.zeros(0, np.int64)  # ids still in the HNSW graph but deleted (sorted)
         self._lock = threading.RLock()
         self._load()
         self.refresh()
@@ -115,6 +120,8 @@ class FaissStore(VectorStore):
             self.index = faiss.read_index(str(path))
             if is_hnsw(self.index):
                 faiss.downcast_index(self.index.index).hnsw.efSearch = HNSW_EF_SEARCH
+                in_index = faiss.vector_to_array(self.index.id_map).astype(np.int64)
+                self.dead = np.setdiff1d(in_index, self.catalog.all_ids())  # masked deletes
             self.synced = rev
 
     @_locked
@@ -149,11 +156,8 @@ class FaissStore(VectorStore):
         )
         stale = np.setdiff1d(in_index, in_catalog)
         missing = np.setdiff1d(in_catalog, in_index)
-        if self.index is not None and len(stale) and is_hnsw(self.index):
-            self.index = None  # HNSW cannot remove ids: rebuild from stored vectors
-            missing = in_catalog
-        elif self.index is not None and len(stale):
-            self.index.remove_ids(stale)
+        if self.index is not None and len(stale) and self._remove(stale):
+            missing = np.zeros(0, np.int64)  # the rebuild read every stored vector
         self._add_stored(missing)
         self.synced = revision
         self._maybe_upgrade()  # another process's writes may have grown the KB past the threshold
@@ -168,7 +172,21 @@ class FaissStore(VectorStore):
         """Add vectors; a new index is sized for `total` (all ids being added), not this slice."""
         if self.index is None:
             self.index = build_faiss_index(vectors.shape[1], max(total, len(ids)), self.settings)
+            self.dead = np.zeros(0, np.int64)
         self.index.add_with_ids(normalise(vectors), ids)
+
+    def _remove(self, ids: np.ndarray) -> bool:
+        """Drop ids: exact index for real, HNSW masked until a rebuild. True if it rebuilt."""
+        assert self.index is not None
+        if not is_hnsw(self.index):
+            self.index.remove_ids(ids)
+            return False
+        self.dead = np.union1d(self.dead, ids)
+        if len(self.dead) <= MAX_DEAD_SHARE * self.index.ntotal:
+            return False
+        self.index, self.dead = None, np.zeros(0, np.int64)
+        self._add_stored(self.catalog.all_ids())
+        return True
 
     def _maybe_upgrade(self) -> None:
         """Switch to HNSW once the KB grows past ann_threshold (rebuilt from stored vectors)."""
@@ -190,15 +208,14 @@ class FaissStore(VectorStore):
         if self.synced != revisions[0]:
             self.refresh()  # someone else wrote in between: reconcile covers this write too
             return
-        if removed and self.index is not None and is_hnsw(self.index):
-            self.index = None  # HNSW cannot remove ids: rebuild from the stored vectors
-            self._add_stored(self.catalog.all_ids())
-        else:
-            if removed and self.index is not None:
-                self.index.remove_ids(_as_ids(i for i, _ in removed))
-            if added:
-                vectors = np.vstack([c.vector for _, c in added])
-                self._index_add(vectors, _as_ids(i for i, _ in added))
+        rebuilt = (
+            bool(removed)
+            and self.index is not None
+            and self._remove(_as_ids(i for i, _ in removed))
+        )
+        if added and not rebuilt:  # a rebuild read this transaction's rows from the catalog
+            vectors = np.vstack([c.vector for _, c in added])
+            self._index_add(vectors, _as_ids(i for i, _ in added))
         self.synced = revisions[1]
         self._maybe_upgrade()
 
@@ -210,16 +227,20 @@ class FaissStore(VectorStore):
         self.refresh()
         if self.index is None or self.index.ntotal == 0 or k <= 0:
             return []
-        params = None
-        if source is not None:
+        sel = None
+        if source is not None:  # the catalog lists live ids only: no mask needed on top
             allowed = _as_ids(self.catalog.source_ids(source))
             if not len(allowed):
                 return []
             sel = faiss.IDSelectorBatch(allowed)
-            hnsw = is_hnsw(self.index)
+        elif len(self.dead):
+            masked = faiss.IDSelectorBatch(self.dead)  # a local: SWIG's Not does not own it
+            sel = faiss.IDSelectorNot(masked)
+        params = None
+        if sel is not None:
             params = (
                 faiss.SearchParametersHNSW(sel=sel, efSearch=max(HNSW_EF_SEARCH, k))
-                if hnsw
+                if is_hnsw(self.index)
                 else faiss.SearchParameters(sel=sel)
             )
         query = normalise(np.asarray(vector, dtype=np.float32).reshape(1, -1))

@@ -80,6 +80,26 @@ def test_hnsw_above_threshold_and_rebuild_on_delete(tmp_path: Path) -> None:
     assert store.similarity_search("grey stone tower", k=1)[0].page_content == "grey stone tower"
 
 
+def test_hnsw_deletes_are_masked_until_a_fifth_is_dead_then_rebuilt(tmp_path: Path) -> None:
+    settings = Settings(data_dir=tmp_path, ann_threshold=3)
+    texts = [f"note {i} about tide {i * 7} and harbour {i * 13}" for i in range(20)]
+    store = FaissStore(HashingEmbeddings(), path=tmp_path, settings=settings)
+    ids = store.add_texts(texts)
+    graph = store.index
+    store.delete(ids[:2])  # 2 of 20: masked, no rebuild
+    assert store.index is graph and store.index.ntotal == 20 and len(store.dead) == 2
+    found = [d.id for d in store.similarity_search(texts[0], k=20)]
+    assert len(found) == 18 and not set(ids[:2]) & set(found)
+    store.persist()
+    reopened = FaissStore(HashingEmbeddings(), path=tmp_path, settings=settings)
+    assert reopened.index.ntotal == 20 and len(reopened.dead) == 2  # derived from the catalog
+    assert ids[0] not in [d.id for d in reopened.similarity_search(texts[0], k=5)]
+    reopened.delete(ids[2:5])  # 5 of 20 dead > 20%: rebuilt from the stored vectors
+    assert reopened.index.ntotal == 15 and len(reopened.dead) == 0
+    assert ids_in(reopened) == set(reopened.catalog.all_ids().tolist())
+    assert reopened.similarity_search(texts[9], k=1)[0].id == ids[9]
+
+
 def test_reader_upgrades_to_hnsw_when_another_writer_grows_the_kb(tmp_path: Path) -> None:
     settings = Settings(data_dir=tmp_path, ann_threshold=3)
     reader = FaissStore(HashingEmbeddings(), path=tmp_path, settings=settings)
