@@ -148,6 +148,16 @@ def test_server_dying_mid_stream_raises_llm_error(
     assert time.monotonic() - started < 3.0
 
 
+def complete_sse_reply(last_event: bytes) -> bytes:
+    """A whole HTTP response: the "Hi" event, then `last_event`, then the connection ends."""
+    body = _EVENT + last_event
+    return (
+        b"HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\n"
+        + f"content-length: {len(body)}\r\n\r\n".encode()
+        + body
+    )
+
+
 def test_aborted_stream_is_an_error_not_an_answer(
     tmp_path: Path, misbehaving_server: Callable[[bytes | None], str]
 ) -> None:
@@ -157,13 +167,7 @@ def test_aborted_stream_is_an_error_not_an_answer(
         b'"choices":[{"index":0,"delta":{"content":" tru"},"finish_reason":"abort"}]}\n\n'
         b"data: [DONE]\n\n"
     )
-    body = _EVENT + aborted
-    reply = (
-        b"HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\n"
-        + f"content-length: {len(body)}\r\n\r\n".encode()
-        + body
-    )
-    url = misbehaving_server(reply)
+    url = misbehaving_server(complete_sse_reply(aborted))
     llm = chat_model(quick_settings(tmp_path), base_url=url, model="m")
     with pytest.raises(LLMError, match="finish_reason='abort'"):
         for _ in llm.stream("hello"):
@@ -178,13 +182,7 @@ def test_stream_closed_cleanly_mid_answer_is_an_error_not_an_answer(
         b'data: {"id":"x","object":"chat.completion.chunk","created":1,"model":"m",'
         b'"choices":[{"index":0,"delta":{"content":" tru"},"finish_reason":null}]}\n\n'
     )
-    body = _EVENT + fragment
-    reply = (
-        b"HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\n"
-        + f"content-length: {len(body)}\r\n\r\n".encode()
-        + body
-    )
-    url = misbehaving_server(reply)
+    url = misbehaving_server(complete_sse_reply(fragment))
     llm = chat_model(quick_settings(tmp_path), base_url=url, model="m")
     received: list[str] = []
     with pytest.raises(LLMError, match="closed the stream before finishing"):
