@@ -108,7 +108,7 @@ class Settings(BaseSettings):
         description="Best dense cosine below this means nothing relevant was found (abstain).",
     )
     context_sentences: int = Field(
-        default=3,
+        default=1,
         ge=0,
         description="Show the model only the N passage sentences closest to the question (0 = "
         "whole passages); a 135M model extracts far better from a short context.",
