@@ -21,6 +21,7 @@ if TYPE_CHECKING:
 GROUNDED = 0.67  # share of the answer's content words that must occur in one observed passage
 MAX_ANSWER_PASSAGES = 6
 MAX_CITED_FOR_TEXT = 2
+MIN_AGENT_SENTENCES = 3
 ANSWER_TOKENS = 96
 YES_NO_QUESTION = re.compile(r"(is|are|was|were|do|does|did|has|have|had|can|could|will)\b", re.I)
 NUMBER = re.compile(r"\d+(?:\.\d+)?")
@@ -112,9 +113,10 @@ def written_answer(run: AgentRun, hits: list[Hit]) -> str:
 
     best = sorted(sorted(range(len(hits)), key=lambda i: -hits[i].score)[:MAX_ANSWER_PASSAGES])
     embeddings = getattr(run.ctx.kb, "embeddings", None)
-    picked = focus(
-        run.question, [hits[i] for i in best], embeddings, run.settings.context_sentences
-    )
+    # A multi-part question needs a fact from each part: at least one sentence per part (on
+    # HotpotQA, direct mode scored F1 10.7 with 3 sentences against 4.8 with 1).
+    sentences = max(run.settings.context_sentences, MIN_AGENT_SENTENCES)
+    picked = focus(run.question, [hits[i] for i in best], embeddings, sentences)
     # Keep the run-wide passage numbers, so [n] means the same passage as in the trace.
     passages = [{**p, "n": best[p["n"] - 1] + 1} for p in picked]
     for j, (expression, value) in enumerate(run.calculations, start=len(hits) + 1):
