@@ -10,6 +10,10 @@ import pytest
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+# The developer's own settings (RAG_LLM_BASE_URL, RAG_DATA_DIR, RAG_CONFIG, ...) must not leak
+# into tests that check defaults or start their own server; only RAG_TEST_* configure the suite.
+for _name in [n for n in os.environ if n.startswith("RAG_") and not n.startswith("RAG_TEST_")]:
+    del os.environ[_name]
 
 from rag_app.settings import Settings  # noqa: E402
 from tests.fakes import HashingEmbeddings  # noqa: E402
