@@ -9,7 +9,8 @@ import platform
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from importlib import metadata
 from pathlib import Path
@@ -181,3 +182,21 @@ def print_section(
 ) -> None:
     """Print a titled Markdown table (flushes, so progress is visible in long runs)."""
     print(f"\n### {title}\n\n{markdown_table(rows, columns)}\n", flush=True)
+
+
+@contextmanager
+def library_threads(torch_n: int | None = None, faiss_n: int | None = None) -> Iterator[None]:
+    """torch and/or FAISS limited to n OpenMP threads inside the block, restored after."""
+    import faiss
+    import torch
+
+    torch_before, faiss_before = torch.get_num_threads(), faiss.omp_get_max_threads()
+    if torch_n is not None:
+        torch.set_num_threads(torch_n)
+    if faiss_n is not None:
+        faiss.omp_set_num_threads(faiss_n)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(torch_before)
+        faiss.omp_set_num_threads(faiss_before)

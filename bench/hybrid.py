@@ -12,16 +12,13 @@ import json
 import re
 import tempfile
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-import torch
 from tqdm import tqdm
 
-from bench.common import latency_summary, time_calls
+from bench.common import latency_summary, library_threads, time_calls
 
 SCIFACT = Path(__file__).resolve().parent.parent.parent / "shared" / "data" / "scifact"
 SENTENCES_PER_CHUNK = 3
@@ -89,7 +86,7 @@ def build_writes(n: int, pool_size: int = POOL, seed: int = 0) -> list[Any]:
     from rag_app.settings import Settings
 
     pool = scifact_sentences(pool_size)
-    with torch_threads(1):  # setup, not measured; robust when the CPU is shared
+    with library_threads(torch_n=1):  # setup, not measured; robust when the CPU is shared
         vectors = embed_texts(load_embedder(Settings()), pool)
     return synthetic_writes(n, pool, vectors, seed)
 
@@ -114,17 +111,6 @@ def build_kb(n: int, data_dir: Path, pool: list[str], vectors: np.ndarray, seed:
             kb.write_documents(writes[start : start + batch])
         kb.persist()
     return kb
-
-
-@contextmanager
-def torch_threads(n: int) -> Iterator[None]:
-    """torch intra-op threads inside the block (the query embedder is torch)."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(n)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(before)
 
 
 def all_words_search(kb: Any, query: str, k: int) -> list[Any]:
@@ -161,7 +147,7 @@ def _stage_rows(n: int, kb: Any, claims: list[str], build_s: float) -> list[dict
     }
     rows = []
     for stage, (fn, inputs) in stages.items():
-        with torch_threads(1 if "1 torch thread" in stage else torch.get_num_threads()):
+        with library_threads(torch_n=1 if "1 torch thread" in stage else None):
             lat = latency_summary(time_calls(fn, inputs))
         rows.append(
             {
@@ -184,7 +170,7 @@ def hybrid_rows(sizes: list[int], n_queries: int, seed: int = 0) -> list[dict[st
 
     print(f"hybrid: embedding {POOL} SciFact sentences with the KB's model ...", flush=True)
     pool = scifact_sentences(POOL)
-    with torch_threads(1):  # setup, not measured; robust when the CPU is shared
+    with library_threads(torch_n=1):  # setup, not measured; robust when the CPU is shared
         vectors = embed_texts(load_embedder(Settings()), pool)
     claims = scifact_claims(n_queries)
     rows: list[dict[str, Any]] = []

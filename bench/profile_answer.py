@@ -27,8 +27,7 @@ import os
 import re
 import sys
 import time
-from collections.abc import Callable, Iterable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -36,7 +35,13 @@ if __package__ in (None, ""):  # run as a file (python bench/x.py): make `bench`
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 os.environ.setdefault("HF_HUB_OFFLINE", "1")  # models are local; never reach for the hub
 
-from bench.common import RESULTS_DIR, latency_summary, print_section, write_results  # noqa: E402
+from bench.common import (  # noqa: E402
+    RESULTS_DIR,
+    latency_summary,
+    library_threads,
+    print_section,
+    write_results,
+)
 
 KB_NAME = "bench-profile"
 # Functions whose inclusive time is reported (name as pyinstrument records it).
@@ -141,22 +146,6 @@ def add_synthetic(kb: Any, n: int) -> None:
     print(f"KB {kb.name}: {kb.count()} chunks", flush=True)
 
 
-@contextmanager
-def intra_op_threads(n: int) -> Iterator[None]:
-    """torch and FAISS limited to n OpenMP threads inside the block."""
-    import torch
-
-    from bench.vectors import faiss_threads
-
-    before = torch.get_num_threads()
-    torch.set_num_threads(n)
-    try:
-        with faiss_threads(n):
-            yield
-    finally:
-        torch.set_num_threads(before)
-
-
 def _drain(stream: Iterable[Any]) -> Any:
     last = None
     for last in stream:  # noqa: B007 - the final item is the Answer
@@ -207,7 +196,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _drain(ask_stream(q, cached_kbs[0], mode=args.mode, settings=settings, llm=llm))
 
     def one_thread(q: str) -> Any:
-        with intra_op_threads(1):
+        with library_threads(torch_n=1, faiss_n=1):
             return _drain(ask_stream(q, cached_kbs[1], mode=args.mode, settings=settings, llm=llm))
 
     variants = (

@@ -22,7 +22,7 @@ if __package__ in (None, ""):  # run as a file (python bench/x.py): make `bench`
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 os.environ.setdefault("HF_HUB_OFFLINE", "1")  # models are local; never reach for the hub
 
-from bench.common import latency_summary, print_section, write_results  # noqa: E402
+from bench.common import latency_summary, library_threads, print_section, write_results  # noqa: E402
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 SAMPLES = REPO_ROOT / "samples"
@@ -221,10 +221,8 @@ def ratios(ours: list[dict[str, Any]], hf: list[dict[str, Any]]) -> list[dict[st
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
-    import torch
     from transformers import AutoTokenizer
 
-    from bench.profile_answer import intra_op_threads
     from rag_app.llm import chat_model, ensure_llm_endpoint
     from rag_app.model import prepare_model
     from rag_app.settings import Settings
@@ -238,7 +236,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     ours_llm = chat_model(settings, base_url=url, callbacks=[counter.handler])
     # ours as `rag ask/chat/ui` run it: settings.answer_threads torch/FAISS threads (the
     # pipeline keeps the library defaults, as a tutorial would: its generation needs them)
-    with intra_op_threads(settings.answer_threads or torch.get_num_threads()):
+    n = settings.answer_threads or None  # 0 = library default
+    with library_threads(torch_n=n, faiss_n=n):
         rows = measure(
             "ours (vLLM server)",
             args.users,

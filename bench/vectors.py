@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import importlib
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+
+from bench.common import library_threads
 
 # faiss's bundled stubs miss most of the SWIG API (downcast_index, hnsw fields, ...).
 faiss: Any = importlib.import_module("faiss")
@@ -95,17 +95,6 @@ def set_ef_search(index: Any, ef: int) -> None:
 BUILD_THREADS = faiss.omp_get_max_threads()
 
 
-@contextmanager
-def faiss_threads(n: int) -> Iterator[None]:
-    """Run FAISS with n OpenMP threads inside the block (builds use all cores, searches few)."""
-    before = faiss.omp_get_max_threads()
-    faiss.omp_set_num_threads(n)
-    try:
-        yield
-    finally:
-        faiss.omp_set_num_threads(before)
-
-
 @dataclass
 class Built:
     index: Any
@@ -118,7 +107,7 @@ def add_all(index: Any, base: np.ndarray) -> Built:
     from bench.common import rss_bytes
 
     before, start = rss_bytes(), time.perf_counter()
-    with faiss_threads(BUILD_THREADS):
+    with library_threads(faiss_n=BUILD_THREADS):
         if hasattr(index, "id_map"):
             index.add_with_ids(base, np.arange(len(base), dtype=np.int64))
         else:
@@ -128,7 +117,7 @@ def add_all(index: Any, base: np.ndarray) -> Built:
 
 def search_ids(index: Any, queries: np.ndarray, k: int) -> np.ndarray:
     """Batched search (all cores): ground truth and recall, not latency."""
-    with faiss_threads(BUILD_THREADS):
+    with library_threads(faiss_n=BUILD_THREADS):
         return np.asarray(index.search(queries, k)[1])
 
 

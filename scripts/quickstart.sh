@@ -11,9 +11,8 @@ RAG=.venv/bin/rag
 $RAG model prepare
 $RAG ingest samples/
 $RAG llm serve
-if $RAG ask --help >/dev/null 2>&1; then  # a first answer, with its citations
-  $RAG ask "How many steps lead up to the lantern room of the Harrow Point Lighthouse?"
-fi
+# a first answer, with its citations
+$RAG ask "How many steps lead up to the lantern room of the Harrow Point Lighthouse?"
 
 if [ "${QUICKSTART_NO_UI:-0}" = 1 ]; then
   echo "done: the vLLM server keeps running (stop it with: $RAG llm stop)"
