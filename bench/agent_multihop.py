@@ -58,7 +58,7 @@ def build_kb(examples: list[dict[str, Any]], settings: Any, name: str) -> Any:
 
 
 def run_one(ex: dict[str, Any], mode: str, kb: Any, settings: Any, llm: Any) -> dict[str, Any]:
-    from rag_app.answer import ask
+    from rag_app.pipeline import ask
 
     started = time.perf_counter()
     try:
@@ -131,7 +131,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, default=RESULTS / "agent_multihop.json")
     args = parser.parse_args(argv)
 
-    from rag_app.llm import chat_model
+    from rag_app.serving.llm import chat_model
     from rag_app.settings import Settings
 
     overrides = {"llm_base_url": args.llm_base_url} if args.llm_base_url else {}

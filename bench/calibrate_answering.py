@@ -26,9 +26,9 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
-from rag_app.ground import token_f1
+from rag_app.answering.ground import token_f1
+from rag_app.answering.verify import split_sentences
 from rag_app.settings import Settings
-from rag_app.verify import split_sentences
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "squad2" / "dev-v2.0.part-a.json"
 RESULTS = Path(__file__).resolve().parent / "results" / "calibrate_answering.json"
@@ -64,7 +64,7 @@ def _features(pairs: list[tuple], settings: Settings) -> tuple[Any, Any]:
     import numpy as np
 
     from ingest.embed import load_embedder
-    from rag_app.verify import lexical_support, strip_markers
+    from rag_app.answering.verify import lexical_support, strip_markers
 
     sentences = {p[1]: split_sentences(p[1]) or [p[1]] for p in pairs}
     texts = sorted(
@@ -102,7 +102,7 @@ def calibrate_support(pairs: list[tuple], settings: Settings) -> dict[str, Any]:
                     "true_positive_rate": round(float(tpr), 4),
                     "true_negative_rate": round(float(tnr), 4),
                 }
-    from rag_app.verify import LEXICAL_WEIGHT
+    from rag_app.answering.verify import LEXICAL_WEIGHT
 
     score = np.clip(LEXICAL_WEIGHT * lex + (1 - LEXICAL_WEIGHT) * cos, 0, 1)
     current = max(
@@ -124,8 +124,8 @@ def collect_confidence(data: list[dict], args: argparse.Namespace, settings: Set
     """Run `direct` with min_confidence=0; per question: (confidence or None if abstained, f1s)."""
     from ingest.kb import open_kb
     from ingest.pipeline import ingest_texts
-    from rag_app.answer import ask
-    from rag_app.llm import chat_model
+    from rag_app.pipeline import ask
+    from rag_app.serving.llm import chat_model
 
     kb = open_kb("calibrate", settings=settings, create=True)
     if kb.count() == 0:

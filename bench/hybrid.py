@@ -1,4 +1,4 @@
-"""Hybrid retrieval benchmark: rag_app.retrieve.retrieve over a synthetic 10k/100k-chunk KB.
+"""Hybrid retrieval benchmark: answering.retrieve.retrieve over a synthetic 10k/100k-chunk KB.
 
 Chunk texts are 3 sentences sampled from SciFact abstracts; their vectors are the normalised sum
 of the 3 sentences' real MiniLM vectors (embedding 100k chunks on 2 cores would take an hour).
@@ -130,7 +130,7 @@ def all_words_search(kb: Any, query: str, k: int) -> list[Any]:
 def _stage_rows(n: int, kb: Any, claims: list[str], build_s: float) -> list[dict[str, Any]]:
     from ingest.embed import embed_texts
     from ingest.faiss_store import is_hnsw
-    from rag_app.retrieve import retrieve
+    from rag_app.answering.retrieve import retrieve
 
     fetch = kb.settings.fetch_k
     vectors = embed_texts(kb.embeddings, claims)

@@ -158,8 +158,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     from bench.serve import open_sample_kb, sample_questions
     from ingest import embed
     from ingest.kb import open_kb
-    from rag_app.answer import ask_stream
-    from rag_app.llm import chat_model
+    from rag_app.pipeline import ask_stream
+    from rag_app.serving.llm import chat_model
     from rag_app.settings import Settings
 
     settings = Settings()

@@ -110,7 +110,7 @@ def open_sample_kb(settings: Any, name: str = KB_NAME) -> Any:
 
 def one_request(question: str, kb: Any, settings: Any, llm: Any, mode: str) -> dict[str, Any]:
     """Time one ask_stream call: first streamed text delta and the final Answer."""
-    from rag_app.answer import ask_stream
+    from rag_app.pipeline import ask_stream
     from rag_app.records import Answer
 
     start, first = time.perf_counter(), None
@@ -223,8 +223,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
     from transformers import AutoTokenizer
 
-    from rag_app.llm import chat_model, ensure_llm_endpoint
-    from rag_app.model import prepare_model
+    from rag_app.serving.llm import chat_model, ensure_llm_endpoint
+    from rag_app.serving.model import prepare_model
     from rag_app.settings import Settings
 
     settings = Settings().model_copy(update={"llm_max_tokens": args.max_tokens})

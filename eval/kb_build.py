@@ -51,7 +51,7 @@ def ranked_sources(
     question: str, kb: KnowledgeBase, settings: Settings, retriever: Retriever, depth: int = 40
 ) -> list[str]:
     """Source ids in rank order for one retriever (chunks of one source are deduplicated later)."""
-    from rag_app.retrieve import retrieve
+    from rag_app.answering.retrieve import retrieve
 
     if retriever == "bm25":
         ranked: list[Chunk] = [c for c, _ in kb.keyword_search(question, depth)]

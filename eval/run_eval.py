@@ -31,7 +31,7 @@ def make_judge(
 
         return OfflineJudge(load_embedder(settings))
     if name == "llm":
-        from rag_app.llm import chat_model
+        from rag_app.serving.llm import chat_model
 
         overrides: dict[str, Any] = {"temperature": 0.0, "max_tokens": 200}
         if judge_url:
@@ -63,7 +63,7 @@ def build_worker(
     if config.pipeline == "langchain-stuff":
         from eval.baseline import StuffPipeline, build_store, dataset_chunks
         from ingest.embed import load_embedder
-        from rag_app.llm import chat_model
+        from rag_app.serving.llm import chat_model
 
         emb = embeddings or load_embedder(settings)
         store = build_store(dataset_chunks(dataset, emb, settings), emb)

@@ -52,8 +52,8 @@ def rag_worker(
     judge: ClaimJudge,
     llm: BaseChatModel | None,
 ) -> Worker:
-    """Our pipeline: rag_app.answer.ask, the same call the UI and CLI make."""
-    from rag_app.answer import ask
+    """Our pipeline: rag_app.answering.answer.ask, the same call the UI and CLI make."""
+    from rag_app.pipeline import ask
 
     def work(question: Question) -> dict[str, Any]:
         answer = ask(question.question, kb=kb, mode=mode, settings=settings, llm=llm)

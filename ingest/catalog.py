@@ -68,7 +68,7 @@ def fts_query(query: str) -> str:
     score nearly every row for almost no BM25 weight; at 100k chunks that halved the p95
     latency of keyword search (bench/hybrid.py).
     """
-    from rag_app.verify import STOPWORDS
+    from rag_app.words import STOPWORDS
 
     terms = list(dict.fromkeys(t.lower() for t in FTS_TERM.findall(query)))
     kept = [t for t in terms if t not in STOPWORDS] or terms

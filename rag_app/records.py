@@ -4,13 +4,16 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 # The one abstention phrase. The prompts tell the model to say it, the code checks for it,
 # and the tests import it from here (never a copy of the string).
 ABSTAIN_PHRASE = "I don't know based on the provided documents."
 
 Mode = Literal["direct", "cot", "cited", "agent"]
+# confident: the gate trusts the grounded span; tentative: the span is grounded in a passage but
+# the gate is unsure, so it is shown as "probably X, not verified" with its quote; abstained.
+AnswerKind = Literal["confident", "tentative", "abstained"]
 
 
 class Record(BaseModel):
@@ -119,8 +122,15 @@ class Answer(Record):
 
     question: str
     standalone_question: str = Field(description="The question after condensing with history.")
-    text: str
-    abstained: bool
+    text: str = Field(description="The answer (the span itself when tentative).")
+    abstained: bool = Field(description="True only for kind 'abstained'.")
+    kind: AnswerKind = Field(
+        default="confident",
+        description="confident, tentative (grounded but unsure: show with its quote) or abstained.",
+    )
+    p_correct: float | None = Field(
+        default=None, description="The answer gate's estimate that the answer is right."
+    )
     mode: Mode
     prompt_name: str
     citations: list[Citation] = Field(default_factory=list)
@@ -139,3 +149,32 @@ class Answer(Record):
     message: str = Field(default="", description="Notice for the user (e.g. empty knowledge base).")
     usage: Usage = Usage()
     timings: Timings = Timings()
+
+    @model_validator(mode="before")
+    @classmethod
+    def _kind_from_abstained(cls, data: Any) -> Any:
+        # Callers that predate answer kinds pass only `abstained`; the two never disagree.
+        if isinstance(data, dict) and "kind" not in data and data.get("abstained"):
+            data = {**data, "kind": "abstained"}
+        return data
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Answer:
+        if self.abstained != (self.kind == "abstained"):
+            raise ValueError(f"abstained={self.abstained} contradicts kind={self.kind!r}")
+        return self
+
+    @property
+    def tentative(self) -> bool:
+        return self.kind == "tentative"
+
+    @property
+    def quote(self) -> str:
+        """The passage sentence that supports the answer (first citation's quote), if any."""
+        return self.citations[0].quote if self.citations else ""
+
+    def display_text(self) -> str:
+        """The answer as a person should read it: a tentative one is labelled as unverified."""
+        if self.kind == "tentative":
+            return f"Probably {self.text} (not verified)"
+        return self.text

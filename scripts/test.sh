@@ -25,6 +25,7 @@ step() {  # run every check even after a failure, so one CI run reports them all
 step .venv/bin/ruff check .
 step .venv/bin/ruff format --check .
 step .venv/bin/mypy
+step .venv/bin/lint-imports --no-cache
 step .venv/bin/pytest --timeout=1800 "$@"
 
 if [ ${#failed[@]} -gt 0 ]; then

@@ -69,7 +69,7 @@ def vllm_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     if external:
         yield external.rstrip("/")
         return
-    from rag_app import server
+    from rag_app.serving import server
 
     port = int(os.environ.get("RAG_TEST_LLM_PORT", "8765"))
     settings = server_settings(session_data_dir(tmp_path_factory), port)

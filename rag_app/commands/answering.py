@@ -15,7 +15,7 @@ if TYPE_CHECKING:
     from langchain_core.language_models import BaseChatModel
 
     from ingest.kb import KnowledgeBase
-    from rag_app.history import History
+    from rag_app.answering.history import History
     from rag_app.records import Answer, Mode
     from rag_app.settings import Settings
 
@@ -99,7 +99,7 @@ def stream_to_terminal(
     llm: BaseChatModel | None = None,
 ) -> Answer:
     """Stream the draft answer's tokens, then print the verified answer and its sources."""
-    from rag_app.answer import ask_stream
+    from rag_app.pipeline import ask_stream
     from rag_app.records import Answer
 
     draft, final = "", None
@@ -141,7 +141,7 @@ def ask(
     settings, checked = _settings(top_k), _check_mode(mode)
     limit_threads(settings)
     if as_json:
-        from rag_app.answer import ask as ask_once
+        from rag_app.pipeline import ask as ask_once
 
         answer = ask_once(question, kb, checked, None, settings)
         typer.echo(json.dumps(answer.model_dump(mode="json"), ensure_ascii=False))
@@ -156,7 +156,7 @@ def chat(kb: KbOption = None, mode: ModeOption = "direct", top_k: TopKOption = N
     """
     from ingest.embed import limit_threads
     from ingest.kb import open_kb
-    from rag_app.llm import chat_model
+    from rag_app.serving.llm import chat_model
 
     settings, checked = _settings(top_k), _check_mode(mode)
     limit_threads(settings)

@@ -161,13 +161,13 @@ def kb_remove(
 def _search_hits(
     query: str, kb: KnowledgeBase, k: int, source: str | None
 ) -> tuple[str, list[Hit]]:
-    """Hybrid retrieval once rag_app.retrieve exists; plain dense search until then."""
+    """Hybrid retrieval once rag_app.answering.retrieve exists; plain dense search until then."""
     from rag_app.records import Hit
 
     try:
-        from rag_app.retrieve import retrieve
+        from rag_app.answering.retrieve import retrieve
     except ModuleNotFoundError as exc:
-        if exc.name != "rag_app.retrieve":
+        if exc.name != "rag_app.answering.retrieve":
             raise
         found = kb.dense_search(query, k, source)
         hits = [

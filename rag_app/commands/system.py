@@ -40,7 +40,7 @@ def model_prepare(
     ),
 ) -> None:
     """Convert the model once (GGUF -> bf16 HF folder in the data dir) and print its folder."""
-    from rag_app.model import find_prepared, model_source, prepare_model
+    from rag_app.serving.model import find_prepared, model_source, prepare_model
     from rag_app.settings import get_settings
 
     settings = get_settings()
@@ -57,7 +57,7 @@ def llm_serve() -> None:
     """Start the local vLLM server (or reuse a healthy one) and wait until it answers."""
     from rich.console import Console
 
-    from rag_app import server
+    from rag_app.serving import server
     from rag_app.settings import get_settings
 
     settings = get_settings()
@@ -74,7 +74,7 @@ def llm_status(
     as_json: bool = typer.Option(False, "--json", help="Print one JSON document."),
 ) -> None:
     """Say whether the local server answers; exit 1 when it does not."""
-    from rag_app import server
+    from rag_app.serving import server
     from rag_app.settings import get_settings
 
     status = server.status(get_settings())
@@ -101,7 +101,7 @@ def llm_status(
 @llm_app.command("stop")
 def llm_stop() -> None:
     """Stop the local server started by `rag llm serve` (its whole process group)."""
-    from rag_app import server
+    from rag_app.serving import server
     from rag_app.settings import get_settings
 
     settings = get_settings()
@@ -113,7 +113,7 @@ def llm_stop() -> None:
 
 def doctor() -> None:
     """Check Python, torch, vllm, the model, the server and disk; say what to do about failures."""
-    from rag_app.doctor import run_checks
+    from rag_app.commands.doctor import run_checks
     from rag_app.settings import get_settings
 
     failed = False

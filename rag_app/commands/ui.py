@@ -61,7 +61,7 @@ def register(app: typer.Typer) -> None:
         Makes sure the LLM endpoint answers first (starting the local vLLM server if no
         RAG_LLM_BASE_URL is set), then runs Streamlit until you press Ctrl-C.
         """
-        from rag_app.llm import ensure_llm_endpoint
+        from rag_app.serving.llm import ensure_llm_endpoint
         from rag_app.settings import get_settings
 
         settings = get_settings()

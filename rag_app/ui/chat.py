@@ -114,7 +114,7 @@ def _stream_answer(
     settings: Settings,
 ) -> Answer:
     """Show text deltas as they arrive, then the verified answer with its details."""
-    from rag_app.answer import ask_stream
+    from rag_app.pipeline import ask_stream
 
     placeholder = st.empty()
     working = "The agent is planning and searching…" if mode == "agent" else "Searching…"

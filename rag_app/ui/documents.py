@@ -8,11 +8,11 @@ from typing import TYPE_CHECKING
 
 import streamlit as st
 
+from ingest.uploads import save_upload, upload_dir
 from rag_app.errors import RagError
 from rag_app.settings import Settings
 from rag_app.ui import state
 from rag_app.ui.text import as_text, short_source
-from rag_app.uploads import save_upload, upload_dir
 
 if TYPE_CHECKING:
     from streamlit.runtime.uploaded_file_manager import UploadedFile

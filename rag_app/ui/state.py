@@ -119,7 +119,7 @@ def llm(settings: Settings) -> BaseChatModel:
 
 @st.cache_resource(show_spinner="Connecting to the model server…")
 def _llm(key: str, _settings: Settings) -> BaseChatModel:
-    from rag_app.llm import chat_model
+    from rag_app.serving.llm import chat_model
 
     return chat_model(_settings)
 

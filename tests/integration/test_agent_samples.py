@@ -8,10 +8,10 @@ import pytest
 
 from ingest.kb import KnowledgeBase, open_kb
 from ingest.pipeline import ingest_paths
-from rag_app.answer import ask
+from rag_app.agent.tools import TOOLS
+from rag_app.pipeline import ask
 from rag_app.records import ABSTAIN_PHRASE, Answer
 from rag_app.settings import Settings
-from rag_app.tools import TOOLS
 from tests.conftest import REPO_ROOT, SAMPLES_DIR
 
 pytestmark = pytest.mark.integration

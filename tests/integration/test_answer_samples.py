@@ -11,7 +11,7 @@ from typer.testing import CliRunner
 
 from ingest.kb import KnowledgeBase, open_kb
 from ingest.pipeline import ingest_paths, ingest_texts
-from rag_app.answer import ask, ask_stream
+from rag_app.pipeline import ask, ask_stream
 from rag_app.records import ABSTAIN_PHRASE, Answer, Mode
 from rag_app.settings import Settings
 from tests.conftest import REPO_ROOT, SAMPLES_DIR

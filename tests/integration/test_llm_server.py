@@ -15,9 +15,9 @@ import psutil
 import pytest
 from pydantic import BaseModel
 
-from rag_app import server
 from rag_app.errors import LLMError
-from rag_app.llm import chat_model, ensure_llm_endpoint, served_model_name
+from rag_app.serving import server
+from rag_app.serving.llm import chat_model, ensure_llm_endpoint, served_model_name
 from rag_app.settings import Settings
 from tests.conftest import server_settings, session_data_dir
 

@@ -17,11 +17,11 @@ from pydantic import Field
 
 from ingest.kb import KnowledgeBase, open_kb
 from ingest.pipeline import ingest_texts
-from rag_app.agent import run_agent
+from rag_app.agent.loop import run_agent
+from rag_app.agent.tools import describe_tools
 from rag_app.errors import LLMError
 from rag_app.records import ABSTAIN_PHRASE
 from rag_app.settings import Settings
-from rag_app.tools import describe_tools
 from tests.fakes import HashingEmbeddings
 
 DOCS = [
@@ -284,7 +284,7 @@ def test_yes_no_answer_to_a_yes_no_question(kb: KnowledgeBase, settings: Setting
 
 def test_schema_patterns_stay_within_what_vllm_compiles() -> None:
     # vLLM 0.32 (xgrammar) answers HTTP 500 to a regex repeat bound above ~128.
-    from rag_app.agent_model import plan_schema, step_schema
+    from rag_app.agent.calls import plan_schema, step_schema
 
     text = json.dumps([step_schema(["search_docs"]), plan_schema(3)])
     bounds = [int(b) for b in re.findall(r"\{\d+,(\d+)\}", text)]

@@ -10,9 +10,9 @@ from langchain_core.language_models.fake_chat_models import FakeListChatModel
 
 from ingest.kb import KnowledgeBase, open_kb
 from ingest.pipeline import ingest_texts
-from rag_app.answer import ask, ask_stream
+from rag_app.answering.generate import parse_reply, partial_field, prompt_passages, render_qa
 from rag_app.errors import ConfigError
-from rag_app.generate import parse_reply, partial_field, prompt_passages, render_qa
+from rag_app.pipeline import ask, ask_stream
 from rag_app.records import ABSTAIN_PHRASE, Answer, Chunk, Hit
 from rag_app.settings import Settings
 from tests.fakes import HashingEmbeddings

@@ -10,7 +10,7 @@ import openai
 import pytest
 
 from rag_app.errors import LLMError
-from rag_app.llm import chat_model, llm_errors, served_model_name
+from rag_app.serving.llm import chat_model, llm_errors, served_model_name
 from rag_app.settings import Settings
 
 URL = "http://127.0.0.1:9/v1"

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from rag_app.errors import ModelError
-from rag_app.model import (
+from rag_app.serving.model import (
     MARKER,
     check_gguf_header,
     default_gguf_path,

@@ -9,8 +9,8 @@ import pytest
 
 from ingest.kb import open_kb
 from ingest.pipeline import ingest_texts
+from rag_app.answering.retrieve import fuse, mmr, retrieve
 from rag_app.records import Chunk, Hit
-from rag_app.retrieve import fuse, mmr, retrieve
 from rag_app.settings import Settings
 from tests.fakes import HashingEmbeddings
 

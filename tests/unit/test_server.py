@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from rag_app import server
+from rag_app.serving import server
 from rag_app.settings import Settings
 
 

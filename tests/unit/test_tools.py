@@ -11,8 +11,7 @@ import pytest
 import rag_app
 from ingest.kb import open_kb
 from ingest.pipeline import ingest_texts
-from rag_app.settings import Settings
-from rag_app.tools import (
+from rag_app.agent.tools import (
     TOOLS,
     ToolContext,
     ToolError,
@@ -21,6 +20,7 @@ from rag_app.tools import (
     excerpt,
     run_tool,
 )
+from rag_app.settings import Settings
 from tests.fakes import HashingEmbeddings
 
 

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
+from ingest.uploads import UploadRejected, safe_filename, save_upload, upload_dir
 from rag_app.settings import Settings
-from rag_app.uploads import UploadRejected, safe_filename, save_upload, upload_dir
 
 
 @pytest.mark.parametrize(

@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-from rag_app.ground import ground, is_abstention, normalize, token_f1
-from rag_app.records import ABSTAIN_PHRASE, Chunk, Hit
-from rag_app.verify import (
+from rag_app.answering.ground import ground, is_abstention, normalize, token_f1
+from rag_app.answering.verify import (
     lexical_support,
     markers_in,
     rewrite_markers,
@@ -12,6 +11,7 @@ from rag_app.verify import (
     strip_markers,
     verify,
 )
+from rag_app.records import ABSTAIN_PHRASE, Chunk, Hit
 from tests.fakes import HashingEmbeddings
 
 LIGHTHOUSE = (
@@ -99,8 +99,8 @@ def test_ground_rejects_invented_and_abstaining_answers() -> None:
 
 
 def test_candidate_spans_are_short_passage_spans_without_question_echo() -> None:
-    from rag_app.generate import answer_schema
-    from rag_app.spans import candidate_spans
+    from rag_app.answering.generate import answer_schema
+    from rag_app.answering.spans import candidate_spans
 
     passages = [{"n": 2, "source": "", "text": LIGHTHOUSE}]
     spans = candidate_spans("Who built the Harbor Point Lighthouse?", passages, cited=False)

@@ -85,7 +85,7 @@ def ensure_llm_endpoint(settings: Settings) -> str:
                 "fix the URL, or unset RAG_LLM_BASE_URL to use the local vLLM server"
             ) from exc
         return url
-    from rag_app import server
+    from rag_app.serving import server
 
     return server.serve(settings).base_url
 
@@ -95,7 +95,7 @@ def served_model_name(base_url: str, settings: Settings) -> str:
     if settings.llm_served_name:
         return settings.llm_served_name
     if base_url not in _served_names:
-        from rag_app.server import served_models
+        from rag_app.serving.server import served_models
 
         models = served_models(base_url, timeout=min(10.0, settings.llm_request_timeout))
         if not models:

@@ -12,9 +12,9 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from rag_app.answering.verify import lexical_support, split_sentences
 from rag_app.prompts import render_prompt
 from rag_app.records import ABSTAIN_PHRASE, Hit, Usage
-from rag_app.verify import lexical_support, split_sentences
 
 if TYPE_CHECKING:
     from langchain_core.embeddings import Embeddings
@@ -30,7 +30,7 @@ PROMPTS = {"direct": "qa", "cot": "qa_cot", "cited": "qa_cited"}
 def answer_schema(prompt_name: str, choices: list[str] | None = None) -> dict[str, Any]:
     """The JSON schema vLLM enforces for a QA prompt (reasoning first for CoT).
 
-    With `choices` the answer must be one of them (see rag_app/spans.py).
+    With `choices` the answer must be one of them (see rag_app/answering/spans.py).
     """
     props: dict[str, Any] = {}
     if prompt_name == "qa_cot":

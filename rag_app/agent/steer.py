@@ -11,12 +11,13 @@ import json
 import re
 from typing import TYPE_CHECKING
 
+from rag_app.agent.tools import describe_tools
+from rag_app.answering.verify import lexical_support, split_sentences
 from rag_app.records import ABSTAIN_PHRASE, AgentStep
-from rag_app.tools import describe_tools
-from rag_app.verify import STOPWORDS, WORD, content_words, lexical_support, split_sentences
+from rag_app.words import STOPWORDS, WORD, content_words
 
 if TYPE_CHECKING:
-    from rag_app.agent import AgentRun
+    from rag_app.agent.run import AgentRun
 
 NO_INPUT = {"list_sources"}  # tools without an argument: any input means the same call
 # A run of capitalised words, e.g. "Shirley Temple" or "Bank of England".

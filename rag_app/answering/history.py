@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from rag_app.generate import _usage
+from rag_app.answering.generate import _usage
+from rag_app.answering.verify import content_words
 from rag_app.prompts import render_prompt
 from rag_app.records import Usage
-from rag_app.verify import content_words
 
 if TYPE_CHECKING:
     from langchain_core.language_models import BaseChatModel

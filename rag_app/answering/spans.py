@@ -12,7 +12,7 @@ import re
 from typing import Any
 
 from rag_app.records import ABSTAIN_PHRASE
-from rag_app.verify import STOPWORDS, content_words
+from rag_app.words import STOPWORDS, content_words
 
 MAX_SPAN_WORDS = 5
 MAX_CANDIDATES = 400

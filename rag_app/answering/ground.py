@@ -125,7 +125,7 @@ def ground(answer: str, hits: list[Hit]) -> Span | None:
 
 def rejection(span: Span, question: str) -> str:
     """Why a grounded span is still no answer ('' when it is one)."""
-    from rag_app.verify import lexical_support
+    from rag_app.answering.verify import lexical_support
 
     if len(span.text.split()) > MAX_ANSWER_WORDS:
         return f"The model copied a long passage span instead of a short answer: {span.text!r}."

@@ -10,13 +10,13 @@ import re
 import time
 from typing import TYPE_CHECKING
 
-from rag_app.agent_model import parse_answer
+from rag_app.agent.calls import parse_answer
+from rag_app.agent.tools import THOUSANDS
+from rag_app.answering.verify import content_words, lexical_support, split_sentences, verify
 from rag_app.records import ABSTAIN_PHRASE, Answer, Citation, Hit, Timings
-from rag_app.tools import THOUSANDS
-from rag_app.verify import content_words, lexical_support, split_sentences, verify
 
 if TYPE_CHECKING:
-    from rag_app.agent import AgentRun
+    from rag_app.agent.run import AgentRun
 
 GROUNDED = 0.67  # share of the answer's content words that must occur in one observed passage
 MAX_ANSWER_PASSAGES = 6
@@ -88,7 +88,7 @@ def grounded_text(text: str, run: AgentRun, hits: list[Hit]) -> str:
     """The answer as the documents word it, or "" when it is not backed by what the tools
     returned: a calculator result, yes/no to a yes/no question, or a span of ONE passage
     (words picked from several passages, like "Marla Kestrel", are how a small model invents)."""
-    from rag_app.ground import ground, is_abstention, normalize
+    from rag_app.answering.ground import ground, is_abstention, normalize
 
     text = " ".join(text.split())
     if is_abstention(text):
@@ -109,7 +109,7 @@ def grounded_text(text: str, run: AgentRun, hits: list[Hit]) -> str:
 def written_answer(run: AgentRun, hits: list[Hit]) -> str:
     """One more model call, as in direct mode (prompt qa): a short answer from the observed
     passage sentences nearest the question; calculator results are passages too."""
-    from rag_app.generate import answer_schema, focus, render_qa
+    from rag_app.answering.generate import answer_schema, focus, render_qa
 
     best = sorted(sorted(range(len(hits)), key=lambda i: -hits[i].score)[:MAX_ANSWER_PASSAGES])
     embeddings = getattr(run.ctx.kb, "embeddings", None)

@@ -54,7 +54,7 @@ def check_conflicts() -> Check:
 
 def check_model(settings: Settings) -> Check:
     """The local model; only informative when RAG_LLM_BASE_URL points at another server."""
-    from rag_app.model import find_prepared
+    from rag_app.serving.model import find_prepared
 
     remote = settings.llm_base_url is not None
     try:
@@ -70,7 +70,7 @@ def check_model(settings: Settings) -> Check:
 
 
 def check_server(settings: Settings) -> Check:
-    from rag_app.server import base_url, served_models
+    from rag_app.serving.server import base_url, served_models
 
     url = settings.llm_base_url or base_url(settings)
     models = served_models(url)

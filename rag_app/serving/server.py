@@ -136,7 +136,7 @@ def serve(settings: Settings) -> ServerStatus:
 
 
 def _reuse(settings: Settings, current: ServerStatus) -> ServerStatus:
-    from rag_app.model import model_source, served_name_for
+    from rag_app.serving.model import model_source, served_name_for
 
     wanted = served_name_for(model_source(settings), settings)
     if current.model != wanted:
@@ -148,7 +148,7 @@ def _reuse(settings: Settings, current: ServerStatus) -> ServerStatus:
 
 
 def _serve_locked(settings: Settings) -> ServerStatus:
-    from rag_app.model import prepare_model
+    from rag_app.serving.model import prepare_model
 
     current = status(settings)
     if current.managed and not current.healthy:  # ours, still starting (or stuck): wait for it

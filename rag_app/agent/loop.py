@@ -8,22 +8,20 @@ searches) and the final answer is checked against the passages the tools returne
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Literal
 
-from rag_app.agent_answer import final_answer
-from rag_app.agent_model import (
-    ModelCall,
-    ask_json,
+from rag_app.agent.calls import (
     parse_plan,
     parse_step,
     plan_schema,
     step_schema,
 )
-from rag_app.agent_steer import call_key, key_terms, steer, step_prompt
+from rag_app.agent.final import final_answer
+from rag_app.agent.run import AgentRun
+from rag_app.agent.steer import call_key, key_terms, steer, step_prompt
+from rag_app.agent.tools import TOOLS, ToolContext, run_tool
+from rag_app.answering.verify import content_words
 from rag_app.records import AgentStep, Answer, Usage
-from rag_app.tools import TOOLS, ToolContext, run_tool
-from rag_app.verify import content_words
 
 if TYPE_CHECKING:
     from langchain_core.language_models import BaseChatModel
@@ -38,39 +36,6 @@ PLAN_TOKENS = 192
 STEP_TOKENS = 160
 
 
-@dataclass
-class AgentRun:
-    """The state of one agent run (the trace grows step by step)."""
-
-    question: str  # standalone: a follow-up is rewritten with the history first
-    ctx: ToolContext
-    llm: BaseChatModel
-    started: float = field(default_factory=time.monotonic)
-    asked: str = ""  # the user's own words
-    plan: list[str] = field(default_factory=list)
-    pending: list[str] = field(default_factory=list)  # sub-questions not searched yet
-    steps: list[AgentStep] = field(default_factory=list)
-    usage: Usage = field(default_factory=Usage)
-    done: set[tuple[str, str]] = field(default_factory=set)  # (action, input) already run
-    calculations: list[tuple[str, str]] = field(default_factory=list)
-    finish: str | None = None
-    tool_s: float = 0.0  # seconds spent in tools (retrieval)
-    message: str = ""
-
-    @property
-    def settings(self) -> Settings:
-        return self.ctx.settings
-
-    def remaining(self) -> float:
-        return self.settings.agent_total_timeout - (time.monotonic() - self.started)
-
-    def call(self, prompt: str, schema: dict[str, object], name: str, max_tokens: int) -> ModelCall:
-        timeout = min(self.settings.agent_step_timeout, max(self.remaining(), 0.01))
-        result = ask_json(self.llm, prompt, name, schema, timeout, max_tokens)
-        self.usage = self.usage + result.usage
-        return result
-
-
 def run_agent(
     question: str,
     kb: KnowledgeBase,
@@ -79,7 +44,7 @@ def run_agent(
     history: History | None = None,
 ) -> Answer:
     """Answer `question` with the plan -> act -> observe loop; the Answer carries plan and trace."""
-    from rag_app.history import condense
+    from rag_app.answering.history import condense
 
     started = time.monotonic()
     standalone, _, usage = condense(question, history, llm)

@@ -49,7 +49,7 @@ def search_docs(ctx: ToolContext, query: str) -> str:
 
     Returns numbered passages with their chunk ids.
     """
-    from rag_app.retrieve import retrieve  # lazy: pulls in the embedding stack
+    from rag_app.answering.retrieve import retrieve  # lazy: pulls in the embedding stack
 
     query = query.strip()
     if not query:

@@ -7,22 +7,20 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from rag_app.errors import ConfigError
-from rag_app.generate import PROMPTS, Generation, focus, render_qa, stream_answer
-from rag_app.ground import Span, ground, is_abstention, rejection
-from rag_app.history import History, condense
+from rag_app.answering.generate import PROMPTS, Generation, focus, render_qa, stream_answer
+from rag_app.answering.ground import Span, ground, is_abstention, rejection
+from rag_app.answering.history import History, condense
+from rag_app.answering.retrieve import retrieve
+from rag_app.answering.spans import candidate_spans
+from rag_app.answering.verify import markers_in, strip_markers, verify
 from rag_app.records import ABSTAIN_PHRASE, Answer, Hit, Mode, Timings, Usage
-from rag_app.retrieve import retrieve
-from rag_app.settings import Settings, get_settings
-from rag_app.spans import candidate_spans
-from rag_app.verify import markers_in, strip_markers, verify
 
 if TYPE_CHECKING:
     from langchain_core.language_models import BaseChatModel
 
     from ingest.kb import KnowledgeBase
+    from rag_app.settings import Settings
 
-__all__ = ["History", "ask", "ask_stream"]
 RELATED = 3
 
 
@@ -38,14 +36,6 @@ class _Run:
     started: float
     retrieval_s: float
     usage: Usage
-
-
-def _open(kb: str | KnowledgeBase | None, settings: Settings) -> KnowledgeBase:
-    from ingest.kb import open_kb
-
-    if kb is None or isinstance(kb, str):
-        return open_kb(kb, settings=settings)
-    return kb
 
 
 def best_dense(hits: list[Hit]) -> float:
@@ -157,34 +147,19 @@ def prepare(
     )
 
 
-def ask_stream(
+def answer_stream(
     question: str,
-    kb: str | KnowledgeBase | None = None,
-    mode: Mode = "direct",
-    history: History | None = None,
-    settings: Settings | None = None,
-    llm: BaseChatModel | None = None,
+    base: KnowledgeBase,
+    mode: Mode,
+    history: History | None,
+    settings: Settings,
+    llm: BaseChatModel,
 ) -> Iterator[str | Answer]:
     """Yield the answer's text deltas as the model writes them, then the final Answer last.
 
     The final Answer is grounded and verified, so its text can differ from the streamed draft
     (e.g. the exact passage span, or the abstention phrase): callers show Answer.text at the end.
     """
-    settings = settings or get_settings()
-    if mode not in (*PROMPTS, "agent"):
-        raise ConfigError(f"Unknown mode {mode!r}: use one of direct, cot, cited, agent.")
-    base = _open(kb, settings)
-    if llm is None:
-        from rag_app.llm import chat_model
-
-        llm = chat_model(settings)
-    if mode == "agent":
-        from rag_app.agent import run_agent
-
-        answer = run_agent(question, base, settings, llm, history)
-        yield answer.text
-        yield answer
-        return
     if base.count() == 0:
         empty = _Run(question, question, mode, PROMPTS[mode], [], time.perf_counter(), 0.0, Usage())
         yield _abstain(empty, empty_message(base.name))
@@ -206,20 +181,3 @@ def ask_stream(
             yield item
     assert gen is not None  # stream_answer always ends with its Generation
     yield decide(run, gen, base, settings)
-
-
-def ask(
-    question: str,
-    kb: str | KnowledgeBase | None = None,
-    mode: Mode = "direct",
-    history: History | None = None,
-    settings: Settings | None = None,
-    llm: BaseChatModel | None = None,
-) -> Answer:
-    """Answer a question from a knowledge base (the non-streaming form of ask_stream)."""
-    final: Answer | None = None
-    for item in ask_stream(question, kb, mode, history, settings, llm):
-        if isinstance(item, Answer):
-            final = item
-    assert final is not None
-    return final

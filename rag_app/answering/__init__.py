@@ -1,0 +1,1 @@
+"""Answering: question -> retrieve -> focus -> generate -> ground -> verify -> gate -> Answer."""

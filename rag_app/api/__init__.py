@@ -1,0 +1,1 @@
+"""HTTP API: the OpenAI-compatible chat endpoint with citations, REST for knowledge bases."""
