@@ -8,6 +8,7 @@ chat model differs. Run from the repository root: `python -m bench.serve` (see b
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import os
 import sys
@@ -25,7 +26,7 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")  # models are local; never reach fo
 from bench.common import latency_summary, library_threads, print_section, write_results  # noqa: E402
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
-SAMPLES = REPO_ROOT / "samples"
+SAMPLES = REPO_ROOT / "samples" / "docs"
 QUESTIONS = REPO_ROOT / "tests" / "sample_questions.json"
 KB_NAME = "bench-samples"
 
@@ -55,6 +56,15 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         help="HF folder for the in-process pipeline (default: `rag model prepare` folder)",
     )
     p.add_argument("--skip-hf", action="store_true", help="only measure ours (no ratio)")
+    p.add_argument("--preset", default="", help="model preset (default: RAG_LLM_PRESET)")
+    p.add_argument(
+        "--dtypes",
+        type=lambda text: [d for d in text.split(",") if d],
+        default=[],
+        help="e.g. bfloat16,float32: start the local server once per dtype on --port and "
+        "measure ours only (results in bench/results/serve_dtype.json)",
+    )
+    p.add_argument("--port", type=int, default=8790, help="port of the --dtypes servers")
     p.add_argument(
         "--hf-users",
         type=_ints,
@@ -219,6 +229,59 @@ def ratios(ours: list[dict[str, Any]], hf: list[dict[str, Any]]) -> list[dict[st
     return out
 
 
+def cpu_facts(settings: Any) -> dict[str, Any]:
+    """The CPU flags that decide CPU serving speed, and the dtype `auto` picks from them."""
+    from rag_app.serving.cpu import read_cpu_flags, reported_flags
+    from rag_app.serving.server import server_dtype
+
+    auto = server_dtype(settings.model_copy(update={"llm_dtype": "auto"}))
+    return {"cpu_flags": reported_flags(read_cpu_flags()), "auto_dtype": auto.dtype}
+
+
+def measure_dtypes(
+    args: argparse.Namespace, settings: Any, kb: Any, questions: list[str], counter: TokenCounter
+) -> list[dict[str, Any]]:
+    """One local server per dtype (started, measured, stopped), same model and questions."""
+    from rag_app.serving import server
+    from rag_app.serving.llm import chat_model
+
+    rows: list[dict[str, Any]] = []
+    for dtype in args.dtypes:
+        local = settings.model_copy(
+            update={"llm_dtype": dtype, "llm_port": args.port, "llm_base_url": None}
+        )
+        print(f"starting vLLM with --dtype {dtype} on port {args.port} ...", flush=True)
+        started = time.perf_counter()
+        status = server.serve(local)
+        startup_s = time.perf_counter() - started
+        try:
+            llm = chat_model(local, base_url=status.base_url, callbacks=[counter.handler])
+            ask = functools.partial(one_request, kb=kb, settings=local, llm=llm, mode=args.mode)
+            found = measure(f"ours ({dtype})", args.users, args.requests, ask, questions, counter)
+        finally:
+            server.stop(local)
+        rows += [{**row, "dtype": dtype, "startup_s": startup_s} for row in found]
+    return rows
+
+
+def main_dtypes(args: argparse.Namespace, settings: Any) -> int:
+    from transformers import AutoTokenizer
+
+    from rag_app.serving.model import prepare_model
+
+    folder = str(prepare_model(settings, progress=print).path)
+    counter = TokenCounter(AutoTokenizer.from_pretrained(folder))
+    kb, questions = open_sample_kb(settings), sample_questions()
+    n = settings.answer_threads or None
+    with library_threads(torch_n=n, faiss_n=n):
+        rows = measure_dtypes(args, settings, kb, questions, counter)
+    print_section("End-to-end answering (ask_stream) by dtype", rows)
+    params = {**vars(args), "model": folder, "preset": settings.llm_preset, **cpu_facts(settings)}
+    path = write_results("serve_dtype", {"runs": rows}, params)
+    print(f"wrote {path}")
+    return 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
     from transformers import AutoTokenizer
@@ -227,7 +290,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     from rag_app.serving.model import prepare_model
     from rag_app.settings import Settings
 
-    settings = Settings().model_copy(update={"llm_max_tokens": args.max_tokens})
+    update: dict[str, Any] = {"llm_max_tokens": args.max_tokens}
+    if args.preset:
+        update["llm_preset"] = args.preset
+    settings = Settings(**update)
+    if args.dtypes:
+        return main_dtypes(args, settings)
     url = ensure_llm_endpoint(settings)  # starts the local vLLM server if no URL is configured
     print(f"LLM endpoint: {url}", flush=True)
     folder = args.hf_model or str(prepare_model(settings).path)
@@ -263,6 +331,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if ratio_rows:
         print_section("Ours vs in-process pipeline (ratio, >1 = ours better)", ratio_rows)
     params = {**vars(args), "llm_endpoint": url, "hf_model": folder, "kb_chunks": kb.count()}
+    params |= cpu_facts(settings)
     path = write_results("serve", {"runs": table, "ratios": ratio_rows}, params)
     print(f"wrote {path}")
     return 0

@@ -38,7 +38,29 @@ def _plots(rows: Sequence[dict[str, Any]], out_dir: Path) -> list[str]:
 
     matplotlib.use("Agg")
     made = [_plot_f1(rows, out_dir), _plot_abstention(rows, out_dir), _plot_latency(rows, out_dir)]
+    made.append(_plot_reliability(rows, out_dir))
     return [m for m in made if m]
+
+
+def _plot_reliability(rows: Sequence[dict[str, Any]], out_dir: Path) -> str:
+    """The gate's reliability diagram: predicted P(right) against the observed share right."""
+    import matplotlib.pyplot as plt
+
+    from eval.gate_metrics import gated, reliability
+
+    bins = reliability(gated(rows))
+    if not bins:
+        return ""
+    fig, ax = plt.subplots(figsize=(4.5, 4.5))
+    ax.plot([0, 1], [0, 1], ls="--", color="grey", label="perfectly calibrated")
+    ax.plot([b["predicted"] for b in bins], [b["observed"] for b in bins], "o-", label="gate")
+    for b in bins:
+        ax.annotate(str(int(b["n"])), (b["predicted"], b["observed"]), fontsize=7)
+    ax.set_xlabel("predicted P(right)")
+    ax.set_ylabel("observed share right")
+    ax.set_title("Answer gate reliability")
+    ax.legend(loc="upper left", fontsize=8)
+    return _save(fig, out_dir / "gate_reliability.png")
 
 
 def _plot_f1(rows: Sequence[dict[str, Any]], out_dir: Path) -> str:
@@ -124,6 +146,25 @@ def _table(title: str, values: dict[str, Any], pct: bool = False) -> list[str]:
     return [f"## {title}", "", "| metric | value |", "|---|---|", *rows, ""] if rows else []
 
 
+def _gate_section(gate: dict[str, Any]) -> list[str]:
+    """AUROC of the answer gate and its reliability table (predicted vs observed share right)."""
+    if not gate:
+        return []
+    lines = _table("Answer gate", gate)
+    lines += [
+        "### Reliability",
+        "",
+        "| P(right) bin | predicted | observed | n |",
+        "|---|---|---|---|",
+    ]
+    lines += [
+        f"| {b['bin']:.1f}–{b['bin'] + 0.1:.1f} | {b['predicted']:.2f} | {b['observed']:.2f} "
+        f"| {int(b['n'])} |"
+        for b in gate.get("reliability", [])
+    ]
+    return [*lines, ""]
+
+
 def render(summary: dict[str, Any], rows: Sequence[dict[str, Any]], plots: list[str]) -> str:
     cfg = summary.get("config", {})
     lines = [
@@ -139,6 +180,7 @@ def render(summary: dict[str, Any], rows: Sequence[dict[str, Any]], plots: list[
     lines += _table("Factuality (%)", summary["factuality"], pct=True)
     lines += _table("Retrieval (%)", summary["retrieval"], pct=True)
     lines += _table("Cost", summary["cost"])
+    lines += _gate_section(summary.get("gate") or {})
     by_type = f1_by_type(rows)
     if by_type:
         lines += ["## F1 by question type", "", "| type | F1 | n |", "|---|---|---|"]

@@ -130,19 +130,41 @@ def execute(
 
     stop_after writes that many rows and stops (how tests simulate an interrupted run).
     """
+    from rag_app.serving.limiter import limiter_stats
+
     drop_torn_tail(out_dir / RESULTS)
     done = done_ids(out_dir)
     todo = [q for q in questions if q.qid not in done]
     fresh: list[dict[str, Any]] = []
     started = time.perf_counter()
+    queue_before = limiter_stats()
     try:
         _run_pool(todo, worker, out_dir, concurrency, show_progress, stop_after, fresh)
     finally:
         if fresh:
-            segment = {"rows": len(fresh), "seconds": time.perf_counter() - started}
+            segment = {
+                "rows": len(fresh),
+                "seconds": time.perf_counter() - started,
+                "llm_queue": queue_delta(queue_before, limiter_stats()),
+            }
             with (out_dir / SEGMENTS).open("a", encoding="utf-8") as seg:
                 _append(seg, segment)
     return len(fresh)
+
+
+def queue_delta(
+    before: dict[str, dict[str, float | int]], after: dict[str, dict[str, float | int]]
+) -> dict[str, float | int]:
+    """Requests that waited for an LLM slot during this segment (rag_app/serving/limiter.py)."""
+    out: dict[str, float | int] = {"requests": 0, "waited": 0, "wait_s_total": 0.0}
+    out |= {"wait_s_max": 0.0, "slow": 0, "limit": 0}
+    for url, now in after.items():
+        old = before.get(url, {})
+        for key in ("requests", "waited", "wait_s_total", "slow"):
+            out[key] += now[key] - old.get(key, 0)
+        out["wait_s_max"] = max(out["wait_s_max"], now["wait_s_max"])
+        out["limit"] = max(out["limit"], now["limit"])
+    return out
 
 
 def _run_pool(

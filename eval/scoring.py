@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -15,9 +16,23 @@ from rag_app.records import Answer
 SHORT_ANSWER_WORDS = 4  # up to this many words an answer is a span, judged with its question
 
 
-def prediction_text(answer: Answer) -> str:
-    """What is scored as the answer: "" when the system abstained, markers removed otherwise."""
-    return "" if answer.abstained else strip_markers(answer.text)
+def prediction_text(answer: Answer, lenient: bool = False) -> str:
+    """What is scored as the answer: "" when the system abstained, markers removed otherwise.
+
+    Strict scoring counts a tentative answer ("probably X, not verified") as abstained; lenient
+    scoring counts it as answered.
+    """
+    if answer.abstained or (answer.kind == "tentative" and not lenient):
+        return ""
+    return strip_markers(answer.text)
+
+
+def guess_text(answer: Answer) -> str:
+    """The grounded span the gate judged (also when it abstained), for fitting and AUROC."""
+    if not answer.abstained:
+        return strip_markers(answer.text)
+    quoted = re.search(r"the model's guess, '(.*?)', is likely wrong", answer.message)
+    return quoted.group(1) if quoted and answer.signals else ""
 
 
 def _precision(verdicts: Sequence[Verdict]) -> float | None:
@@ -92,6 +107,10 @@ def score_result(
     """All per-question scores of one answered question (the `scores` field of a result row)."""
     prediction = prediction_text(answer)
     scores: dict[str, Any] = answer_scores(question, prediction)
+    lenient_exact, lenient_f1 = score_one(question.answers, prediction_text(answer, lenient=True))
+    scores["lenient_exact"], scores["lenient_f1"] = lenient_exact, lenient_f1
+    span = guess_text(answer)
+    scores["span_f1"] = score_one(question.answers, span)[1] if span else None
     scores.update(factuality(question, prediction, [h.chunk.text for h in answer.hits], judge))
     scores.update(citation_scores(question, answer))
     if qrels and question.has_answer:

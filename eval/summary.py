@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from eval.abstention import abstention_scores
+from eval.gate_metrics import gate_summary
 from eval.squad_metrics import aggregate
 
 RETRIEVAL_KEYS = ("recall@1", "recall@5", "recall@10", "recall@20", "mrr@10", "ndcg@10")
@@ -37,12 +38,31 @@ def _scores(rows: Sequence[dict[str, Any]], key: str) -> list[float | None]:
 def answer_summary(rows: Sequence[dict[str, Any]]) -> dict[str, Any]:
     if not rows or "exact" not in rows[0].get("scores", {}):
         return {}
+    has = {r["id"]: bool(r["has_answer"]) for r in rows}
     exact = {r["id"]: float(r["scores"]["exact"]) for r in rows}
     f1 = {r["id"]: float(r["scores"]["f1"]) for r in rows}
-    out: dict[str, Any] = dict(aggregate(exact, f1, {r["id"]: bool(r["has_answer"]) for r in rows}))
+    out: dict[str, Any] = dict(aggregate(exact, f1, has))
     gia = mean(_scores(rows, "gold_in_answer"))
     out["HasAns_gold_in_answer"] = None if gia is None else 100 * gia
+    answered = [r for r in rows if r.get("prediction")]
+    # precision of answered questions: the share of given answers that are right (F1 >= 0.5)
+    out["answered"] = len(answered)
+    out["answered_precision"] = (
+        100 * sum(float(r["scores"]["f1"]) >= 0.5 for r in answered) / len(answered)
+        if answered
+        else None
+    )
+    if "lenient_f1" in rows[0].get("scores", {}):  # tentative answers counted as answers
+        lenient = aggregate(
+            {r["id"]: float(r["scores"]["lenient_exact"]) for r in rows},
+            {r["id"]: float(r["scores"]["lenient_f1"]) for r in rows},
+            has,
+        )
+        out |= {f"lenient_{k}": v for k, v in lenient.items() if k in LENIENT_KEYS}
     return out
+
+
+LENIENT_KEYS = ("exact", "f1", "HasAns_f1", "NoAns_exact")
 
 
 def factuality_summary(rows: Sequence[dict[str, Any]]) -> dict[str, Any]:
@@ -76,6 +96,22 @@ def cost_summary(
         "completion_tokens_per_answer": mean([u["completion_tokens"] for u in usage]),
         "prompt_tokens_per_answer": mean([u["prompt_tokens"] for u in usage]),
         "questions_per_min": 60 * sum(s["rows"] for s in segments) / seconds if seconds else None,
+        **queue_summary(segments),
+    }
+
+
+def queue_summary(segments: Sequence[dict[str, Any]]) -> dict[str, Any]:
+    """How many LLM requests waited for an in-flight slot (client-side backpressure)."""
+    queues = [s["llm_queue"] for s in segments if s.get("llm_queue")]
+    if not queues:
+        return {}
+    waited = sum(q["waited"] for q in queues)
+    return {
+        "llm_requests": sum(q["requests"] for q in queues),
+        "llm_requests_waited": waited,
+        "llm_wait_s_mean": sum(q["wait_s_total"] for q in queues) / waited if waited else 0.0,
+        "llm_wait_s_max": max(q["wait_s_max"] for q in queues),
+        "llm_slow_requests": sum(q["slow"] for q in queues),
     }
 
 
@@ -97,6 +133,7 @@ def summarize(
         if any(v is not None for v in _scores(ok, k))
     }
     summary["cost"] = cost_summary(ok, segments)
+    summary["gate"] = gate_summary(ok)
     return summary
 
 

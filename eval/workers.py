@@ -10,7 +10,7 @@ from eval.judge import ClaimJudge
 from eval.kb_build import Retriever, ranked_sources
 from eval.retrieval_metrics import retrieval_scores
 from eval.runner import Worker
-from eval.scoring import prediction_text, score_result
+from eval.scoring import guess_text, prediction_text, score_result
 from rag_app.records import Answer, Mode
 from rag_app.settings import Settings
 
@@ -33,7 +33,11 @@ def answer_row(question: Question, answer: Answer, scores: dict[str, Any]) -> di
         "gold_sources": list(question.gold_sources),
         "answer": answer.text,
         "prediction": prediction_text(answer),
-        "abstained": answer.abstained,
+        "abstained": answer.abstained or answer.kind == "tentative",  # strict
+        "kind": answer.kind,
+        "p_correct": answer.p_correct,
+        "span": guess_text(answer),
+        "signals": answer.signals,
         "mode": answer.mode,
         "citations": [c.model_dump(mode="json") for c in answer.citations],
         "hits": [h.chunk.source for h in answer.hits],

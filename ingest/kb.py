@@ -11,18 +11,20 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
-from langchain_core.embeddings import Embeddings
-from langchain_core.vectorstores import VectorStore
 
 from ingest.catalog import Catalog, DocumentRow, NewChunk, StoredChunk
-from ingest.embed import embed_texts, embedder_name, load_embedder
 from ingest.manifest import Manifest, check_compatible, now_iso, read_manifest, write_manifest
 from rag_app.errors import KnowledgeBaseError
 from rag_app.records import Chunk
 from rag_app.settings import Settings, get_settings
+
+if TYPE_CHECKING:  # langchain and the embedding runtimes load only when a KB is opened:
+    # listing KBs reads manifests alone (`rag kb list` in well under a second)
+    from langchain_core.embeddings import Embeddings
+    from langchain_core.vectorstores import VectorStore
 
 KB_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 PERSIST_EVERY_S = 10.0  # the FAISS file is a cache of the catalog: saving it less often is safe
@@ -106,6 +108,8 @@ class KnowledgeBase:
     def dense_search(
         self, query: str, k: int, source: str | None = None
     ) -> list[tuple[Chunk, float]]:
+        from ingest.embed import embed_texts
+
         vector = embed_texts(self.embeddings, [query])[0]
         return [(to_chunk(row), s) for row, s in self.index.search_vector(vector, k, source)]
 
@@ -231,6 +235,8 @@ def open_kb(
             f"knowledge base {name} does not exist in {settings.kb_root} (known: {known}) — "
             f"create it with `rag ingest PATH --kb {name}`"
         )
+    from ingest.embed import embedder_name, load_embedder
+
     embeddings = embeddings or load_embedder(settings)
     model, dim = embedder_name(embeddings), _dimension(embeddings)
     if manifest is None:

@@ -75,6 +75,10 @@ class Citation(Record):
     section: str = ""
     quote: str = Field(description="The supporting span quoted from the chunk.")
     support: float = Field(default=0.0, description="Support score of the cited sentence(s).")
+    start: int | None = Field(
+        default=None, description="Character offset of the quote in the document text, if known."
+    )
+    end: int | None = Field(default=None, description="End offset of the quote (exclusive).")
 
 
 class SentenceCheck(Record):
@@ -130,6 +134,9 @@ class Answer(Record):
     )
     p_correct: float | None = Field(
         default=None, description="The answer gate's estimate that the answer is right."
+    )
+    signals: dict[str, float] = Field(
+        default_factory=dict, description="What the answer gate saw (rag_app/answering/gate.py)."
     )
     mode: Mode
     prompt_name: str

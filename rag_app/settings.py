@@ -16,6 +16,8 @@ from pydantic_settings import (
 )
 
 CONFIG_ENV = "RAG_CONFIG"
+# The names of rag_app/serving/presets.py PRESETS (a test keeps the two in step).
+LlmPreset = Literal["smollm2-135m", "qwen2.5-coder-0.5b", "qwen2.5-coder-1.5b"]
 DEFAULT_CONFIG_NAME = "rag.toml"
 
 
@@ -65,9 +67,14 @@ class Settings(BaseSettings):
     )
 
     # --- LLM ---------------------------------------------------------------------------------
+    llm_preset: LlmPreset = Field(
+        default="smollm2-135m",
+        description="Model preset served locally (`rag model prepare --preset`): smollm2-135m, "
+        "qwen2.5-coder-0.5b or qwen2.5-coder-1.5b; llm_model and llm_base_url override it.",
+    )
     llm_model: str = Field(
         default="",
-        description="HF model folder or .gguf file to serve; empty = bundled SmolLM2-135M-Instruct",
+        description="HF model folder or .gguf file to serve; empty = the llm_preset model",
     )
     llm_base_url: str | None = Field(
         default=None,
@@ -91,10 +98,22 @@ class Settings(BaseSettings):
         default=60.0, gt=0, description="Seconds before an LLM request is abandoned."
     )
     llm_max_retries: int = Field(default=1, ge=0, description="Retries of a failed LLM request.")
+    llm_max_inflight: int = Field(
+        default=0,
+        ge=0,
+        description="Most requests in flight per endpoint; more wait in the client, so a "
+        "timeout counts only the server's work. 0 = adaptive: starts at 2 for a server on "
+        "this machine (8 for another host), halves when a request is slow, grows when fast.",
+    )
     llm_temperature: float = Field(default=0.0, ge=0, le=2, description="Sampling temperature.")
     llm_max_tokens: int = Field(default=256, ge=1, description="Max tokens generated per answer.")
     llm_extra_args: list[str] = Field(
         default_factory=list, description="Extra command-line arguments for the vLLM server."
+    )
+    llm_dtype: Literal["auto", "bfloat16", "float32"] = Field(
+        default="auto",
+        description="vLLM --dtype; auto = bfloat16 on CPUs with AVX512-BF16 or AMX, float32 on "
+        "other CPUs (bf16 is several times slower there), vLLM's own choice on GPUs.",
     )
 
     # --- answering ---------------------------------------------------------------------------
@@ -118,12 +137,30 @@ class Settings(BaseSettings):
         description="Let the model answer only with a short span of the shown passages (or the "
         "abstention phrase), enforced by vLLM structured outputs; off = free text, then grounded.",
     )
+    answer_gate: str = Field(
+        default="auto",
+        description="Answer gate: auto = the one fitted for llm_preset (rag_app/answering/gates/), "
+        "a path to a gate JSON (bench/fit_gate.py), or off = every grounded span is confident.",
+    )
+    gate_answer_at: float | None = Field(
+        default=None,
+        ge=0,
+        le=1,
+        description="Gate probability needed for a confident answer; unset = the gate's own.",
+    )
+    gate_tentative_at: float | None = Field(
+        default=None,
+        ge=0,
+        le=1,
+        description="Gate probability needed for a tentative answer (shown as 'probably X, not "
+        "verified' with its quote); unset = the gate's own.",
+    )
     min_confidence: float = Field(
         default=0.9,
         ge=0,
         le=1,
-        description="Answers whose mean token probability is below this abstain: the model's "
-        "guess is shown as such instead (calibrated on SQuAD 2.0 dev: README, 'Evaluate').",
+        description="Without a fitted gate (a custom model): answers whose mean token "
+        "probability is below this are tentative, below half of it abstain.",
     )
     support_threshold: float = Field(
         default=0.62, ge=0, le=1, description="Sentence support score needed to count as cited."
@@ -146,6 +183,17 @@ class Settings(BaseSettings):
     )
     ui_port: int = Field(default=8501, ge=1, le=65535, description="Port of the Streamlit UI.")
     max_upload_mb: float = Field(default=20.0, gt=0, description="Largest accepted upload.")
+
+    # --- HTTP API (rag serve) ----------------------------------------------------------------
+    api_host: str = Field(
+        default="127.0.0.1",
+        description="Address `rag serve` binds; anything beyond loopback needs an API key "
+        "(`rag keys create`).",
+    )
+    api_port: int = Field(default=8300, ge=1, le=65535, description="Port of `rag serve`.")
+    api_rate_limit: int = Field(
+        default=600, ge=0, description="Requests per minute per API key (0 = no limit)."
+    )
 
     @classmethod
     def settings_customise_sources(

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-HERE = Path(__file__).resolve().parent
+HERE = Path(__file__).resolve().parent / "docs"
 
 ORCHARD_TITLE = "Greywater Community Orchard"
 ORCHARD = [

@@ -9,7 +9,7 @@ export HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1
 bash scripts/setup.sh
 RAG=.venv/bin/rag
 $RAG model prepare
-$RAG ingest samples/
+$RAG ingest samples/docs  # the documents only: samples/README.md describes them
 $RAG llm serve
 # a first answer, with its citations
 $RAG ask "How many steps lead up to the lantern room of the Harrow Point Lighthouse?"

@@ -14,13 +14,17 @@ os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 # into tests that check defaults or start their own server; only RAG_TEST_* configure the suite.
 for _name in [n for n in os.environ if n.startswith("RAG_") and not n.startswith("RAG_TEST_")]:
     del os.environ[_name]
+# No test may fail because the model server is slow on a busy host: tests that talk to the real
+# vLLM give each request this long (timeouts themselves are tested with explicit short values).
+LLM_TEST_TIMEOUT_S = os.environ.get("RAG_TEST_LLM_REQUEST_TIMEOUT", "900")
+os.environ["RAG_LLM_REQUEST_TIMEOUT"] = LLM_TEST_TIMEOUT_S
 
 from rag_app.settings import Settings  # noqa: E402
 from tests.fakes import HashingEmbeddings  # noqa: E402
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 SHARED_DATA = REPO_ROOT.parent / "shared" / "data"
-SAMPLES_DIR = REPO_ROOT / "samples"
+SAMPLES_DIR = REPO_ROOT / "samples" / "docs"
 
 
 @pytest.fixture

@@ -11,6 +11,7 @@ import time
 from typing import TYPE_CHECKING
 
 from rag_app.agent.calls import parse_answer
+from rag_app.agent.steer import is_placeholder
 from rag_app.agent.tools import THOUSANDS
 from rag_app.answering.verify import content_words, lexical_support, split_sentences, verify
 from rag_app.records import ABSTAIN_PHRASE, Answer, Citation, Hit, Timings
@@ -91,7 +92,7 @@ def grounded_text(text: str, run: AgentRun, hits: list[Hit]) -> str:
     from rag_app.answering.ground import ground, is_abstention, normalize
 
     text = " ".join(text.split())
-    if is_abstention(text):
+    if is_abstention(text) or is_placeholder(text):
         return ""
     if is_yes_no(run.question) and normalize(text) in {"yes", "no"}:
         return normalize(text)

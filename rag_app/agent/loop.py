@@ -18,7 +18,7 @@ from rag_app.agent.calls import (
 )
 from rag_app.agent.final import final_answer
 from rag_app.agent.run import AgentRun
-from rag_app.agent.steer import call_key, key_terms, steer, step_prompt
+from rag_app.agent.steer import call_key, is_placeholder, key_terms, steer, step_prompt
 from rag_app.agent.tools import TOOLS, ToolContext, run_tool
 from rag_app.answering.verify import content_words
 from rag_app.records import AgentStep, Answer, Usage
@@ -110,6 +110,14 @@ def take_step(run: AgentRun, index: int, retried: bool) -> Literal["ok", "invali
         return "invalid"  # the next step is the one retry, with this observation in its prompt
     thought, action, action_input = steer(run, *decision)
     step = (thought, action, action_input)
+    if action == "finish" and is_placeholder(action_input):
+        why = "finish input was the prompt's placeholder, not an answer"
+        note = "Write the answer itself (words from the passages) as action_input of finish."
+        record(run, index, started, result.usage, *step, note, why)
+        if retried:
+            run.message = f"Agent stopped: the model's {why}; answering from what it found."
+            return "stop"
+        return "invalid"
     if action == "finish":
         run.finish = action_input.strip()
         record(run, index, started, result.usage, *step, f"Final answer: {run.finish}")

@@ -22,6 +22,10 @@ if TYPE_CHECKING:
 NO_INPUT = {"list_sources"}  # tools without an argument: any input means the same call
 # A run of capitalised words, e.g. "Shirley Temple" or "Bank of England".
 NAME = re.compile(r"[A-Z][\w'&-]*(?:\s+(?:of|the|de|and)?\s*[A-Z][\w'&-]*)*")
+# What the finish example shows in place of an answer. A small model copies examples verbatim,
+# so a reply that is this (or any <...> or "..." stand-in) is no answer: is_placeholder.
+FINISH_PLACEHOLDER = "<short answer copied from a passage>"
+_STAND_INS = {"", "...", "…", "answer", "the answer", "final answer", "your answer", "short answer"}
 MAX_HOPS = 2  # searches after which the example suggests finishing
 
 
@@ -52,7 +56,7 @@ def step_prompt(run: AgentRun) -> str:
     else:
         hint = "Every sub-question was searched: finish with the answer if the passages hold it."
         example = {"thought": "The passages answer the question.", "action": "finish"}
-        example["action_input"] = "<short answer copied from a passage>"
+        example["action_input"] = FINISH_PLACEHOLDER
     return render_prompt(
         "agent_step",
         example=json.dumps(example),
@@ -117,3 +121,12 @@ def bridge_name(run: AgentRun) -> str | None:
         names.append(match.group())
     multi = [n for n in names if " " in n]
     return multi[0] if multi else names[0] if names else None
+
+
+def is_placeholder(text: str) -> bool:
+    """True for template text instead of an answer: the example's placeholder, <...>, '...'."""
+    t = " ".join(text.split()).strip(" .\"'").lower()
+    if t in _STAND_INS or re.fullmatch(r"<[^<>]{1,120}>", t):
+        return True
+    # the placeholder's words, however decorated (brackets dropped, quotes, trailing dot)
+    return re.sub(r"[^a-z ]", "", t).strip() == re.sub(r"[^a-z ]", "", FINISH_PLACEHOLDER).strip()

@@ -7,13 +7,14 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from rag_app.answering.gate import Evidence, decide_kind, load_gate, sentence_around, signals
 from rag_app.answering.generate import PROMPTS, Generation, focus, render_qa, stream_answer
 from rag_app.answering.ground import Span, ground, is_abstention, rejection
 from rag_app.answering.history import History, condense
 from rag_app.answering.retrieve import retrieve
 from rag_app.answering.spans import candidate_spans
 from rag_app.answering.verify import markers_in, strip_markers, verify
-from rag_app.records import ABSTAIN_PHRASE, Answer, Hit, Mode, Timings, Usage
+from rag_app.records import ABSTAIN_PHRASE, Answer, AnswerKind, Citation, Hit, Mode, Timings, Usage
 
 if TYPE_CHECKING:
     from langchain_core.language_models import BaseChatModel
@@ -75,8 +76,10 @@ def _cited_text(gen: Generation, span: Span, mode: Mode) -> str:
     return f"{span.text} [{given[0] if given else span.hit_index + 1}]"
 
 
-def decide(run: _Run, gen: Generation, kb: KnowledgeBase, settings: Settings) -> Answer:
-    """Ground and verify the model's answer, or abstain when it is unsupported or unsure."""
+def decide(
+    run: _Run, gen: Generation, kb: KnowledgeBase, settings: Settings, choices: int = 0
+) -> Answer:
+    """Ground and verify the model's answer, then let the gate say confident, tentative or not."""
     if is_abstention(strip_markers(gen.answer)):
         return _abstain(run, gen=gen)
     span = ground(strip_markers(gen.answer), run.hits)
@@ -85,19 +88,21 @@ def decide(run: _Run, gen: Generation, kb: KnowledgeBase, settings: Settings) ->
     why = rejection(span, run.standalone)
     if why:
         return _abstain(run, why, gen)
-    if gen.confidence is not None and gen.confidence < settings.min_confidence:
-        # Below it, answers were wrong 80-95% of the time on SQuAD 2.0 dev (settings.py); the
-        # guess is still shown as such, beside the closest passages.
-        return _abstain(
-            run,
-            f"Not confident enough to answer: the model's best guess, {span.text!r}, has "
-            f"confidence {gen.confidence:.2f}, below min_confidence {settings.min_confidence} "
-            "(RAG_MIN_CONFIDENCE).",
-            gen,
-        )
     checks, citations, support = verify(
         _cited_text(gen, span, run.mode), run.hits, kb.embeddings, settings.support_threshold
     )
+    evidence = Evidence(run.standalone, span, run.hits, gen.logprobs, support, choices)
+    seen = signals(evidence)
+    kind, p = judge(seen, gen, settings)
+    if kind == "abstained":
+        return _abstain(
+            run,
+            f"Not sure enough to answer: the model's guess, {span.text!r}, is likely wrong "
+            f"(estimated {p or 0:.0%} right).",
+            gen,
+        ).model_copy(update={"p_correct": p, "signals": seen})
+    if kind == "tentative":
+        citations = [span_citation(span, run.hits, support)]
     text = span.text
     if run.mode == "cited" and citations:
         text = f"{span.text} [{citations[0].marker}]"
@@ -106,6 +111,9 @@ def decide(run: _Run, gen: Generation, kb: KnowledgeBase, settings: Settings) ->
         standalone_question=run.standalone,
         text=text,
         abstained=False,
+        kind=kind,
+        p_correct=p,
+        signals=seen,
         mode=run.mode,
         prompt_name=run.prompt_name,
         citations=citations,
@@ -114,8 +122,55 @@ def decide(run: _Run, gen: Generation, kb: KnowledgeBase, settings: Settings) ->
         confidence=gen.confidence,
         reasoning=gen.reasoning,
         hits=run.hits,
+        message="Not verified: the passage below supports this answer, but the model may be "
+        "wrong; check the quote."
+        if kind == "tentative"
+        else "",
         usage=run.usage + gen.usage,
         timings=_timings(run, gen),
+    )
+
+
+def judge(
+    seen: dict[str, float], gen: Generation, settings: Settings
+) -> tuple[AnswerKind, float | None]:
+    """(kind, P(right)) from the preset's fitted gate; without one, from token confidence."""
+    gate = load_gate(settings.answer_gate, settings.llm_preset)
+    if gate is not None and not gen.logprobs and any(f.startswith("logp") for f in gate.features):
+        gate = None  # fitted on token log-probabilities this endpoint did not return
+    if gate is None:
+        if settings.answer_gate == "off" or gen.confidence is None:  # nothing to judge by
+            return "confident", None
+        p = gen.confidence
+        answer_at, tentative_at = settings.min_confidence, settings.min_confidence / 2
+    else:
+        p = gate.p_correct(seen)
+        answer_at, tentative_at = gate.answer_at, gate.tentative_at
+    if settings.gate_answer_at is not None:
+        answer_at = settings.gate_answer_at
+    if settings.gate_tentative_at is not None:
+        tentative_at = settings.gate_tentative_at
+    return decide_kind(p, answer_at, min(tentative_at, answer_at)), round(p, 4)
+
+
+def span_citation(span: Span, hits: list[Hit], support: float) -> Citation:
+    """The sentence around the span, with its document offsets: a tentative answer's evidence."""
+    chunk = hits[span.hit_index].chunk
+    start, end = sentence_around(chunk.text, span.start, span.end)
+    while start < end and chunk.text[start].isspace():
+        start += 1
+    while end > start and chunk.text[end - 1].isspace():
+        end -= 1
+    return Citation(
+        marker=span.hit_index + 1,
+        chunk_id=chunk.chunk_id,
+        source=chunk.source,
+        page=chunk.page,
+        section=chunk.section,
+        quote=chunk.text[start:end],
+        support=support,
+        start=chunk.start + start,
+        end=chunk.start + end,
     )
 
 
@@ -180,4 +235,4 @@ def answer_stream(
         else:
             yield item
     assert gen is not None  # stream_answer always ends with its Generation
-    yield decide(run, gen, base, settings)
+    yield decide(run, gen, base, settings, len(choices or []))

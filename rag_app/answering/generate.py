@@ -94,6 +94,7 @@ class Generation:
     usage: Usage = field(default_factory=Usage)
     first_token_s: float | None = None
     confidence: float | None = None  # geometric-mean token probability of the answer value
+    logprobs: list[float] = field(default_factory=list)  # of the answer value's tokens
 
 
 _FIELD_START = r'"{key}"\s*:\s*"'
@@ -149,17 +150,23 @@ def parse_reply(raw: str) -> tuple[str, str, bool]:
     return text, "", False
 
 
-def answer_confidence(tokens: list[tuple[str, float]], raw: str) -> float | None:
-    """Geometric-mean probability of the tokens that spell the answer value (None if unknown)."""
+def answer_logprobs(tokens: list[tuple[str, float]], raw: str) -> list[float]:
+    """Log-probabilities of the tokens that spell the answer value ([] if unknown)."""
     span = partial_field(raw, "answer")
     if not tokens or span is None:
-        return None
+        return []
     start, end = span[1], span[2]
     offset, picked = 0, []
     for token, logprob in tokens:
         if offset < end and offset + len(token) > start:
             picked.append(logprob)
         offset += len(token)
+    return picked
+
+
+def answer_confidence(tokens: list[tuple[str, float]], raw: str) -> float | None:
+    """Geometric-mean probability of the tokens that spell the answer value (None if unknown)."""
+    picked = answer_logprobs(tokens, raw)
     return math.exp(sum(picked) / len(picked)) if picked else None
 
 
@@ -221,4 +228,5 @@ def stream_answer(
         usage=usage,
         first_token_s=first,
         confidence=answer_confidence(tokens, raw) if parsed else None,
+        logprobs=answer_logprobs(tokens, raw) if parsed else [],
     )

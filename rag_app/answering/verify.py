@@ -132,6 +132,15 @@ def check_sentence(sentence: str, row: list[Support], threshold: float) -> Sente
     )
 
 
+def locate(quote: str, text: str) -> tuple[int, int] | None:
+    """Offsets of a quote in the chunk text it was split from (sentences join whitespace runs)."""
+    words = quote.split()
+    if not words:
+        return None
+    match = re.search(r"\s+".join(re.escape(w) for w in words), text)
+    return (match.start(), match.end()) if match else None
+
+
 def verify(
     answer_text: str, hits: list[Hit], embeddings: Embeddings | None, threshold: float
 ) -> tuple[list[SentenceCheck], list[Citation], float]:
@@ -146,6 +155,7 @@ def verify(
         if check.marker is None or check.marker in citations:
             continue
         hit, support = hits[check.marker - 1], row[check.marker - 1]
+        where = locate(support.quote, hit.chunk.text)
         citations[check.marker] = Citation(
             marker=check.marker,
             chunk_id=hit.chunk.chunk_id,
@@ -154,6 +164,8 @@ def verify(
             section=hit.chunk.section,
             quote=support.quote,
             support=support.score,
+            start=hit.chunk.start + where[0] if where else None,
+            end=hit.chunk.start + where[1] if where else None,
         )
     mean = sum(c.support for c in checks) / len(checks)
     return checks, sorted(citations.values(), key=lambda c: c.marker), round(mean, 4)

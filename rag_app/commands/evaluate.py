@@ -34,8 +34,14 @@ def _run_config(values: dict[str, object]) -> RunConfig:
 
 @eval_app.command("run")
 def run(
-    dataset: Path = typer.Option(
-        ..., "--dataset", help="Dataset file (SQuAD JSON, JSONL) or BEIR folder."
+    dataset: Path | None = typer.Option(
+        None, "--dataset", help="Dataset file (SQuAD JSON, JSONL) or BEIR folder."
+    ),
+    golden: Path | None = typer.Option(
+        None,
+        "--golden",
+        help="Golden set (CSV/JSONL: question, expected, source?) asked of the existing --kb; "
+        "results go to <data_dir>/quality/<kb>/runs/ (the UI's quality page).",
     ),
     fmt: str = typer.Option("squad2", "--format", help="squad2 | beir | jsonl."),
     mode: str = typer.Option("direct", "--mode", help="Answer mode: direct | cot | cited | agent."),
@@ -65,6 +71,14 @@ def run(
     """Answer (or, for BEIR, retrieve for) sampled questions, score them, write results.jsonl.
 
     Re-running with the same --out skips the questions already done (resume)."""
+    if golden is not None:
+        from rag_app.commands.golden import run_golden_cli
+
+        return run_golden_cli(golden, kb, mode, concurrency, as_json)
+    if dataset is None:
+        from rag_app.errors import ConfigError
+
+        raise ConfigError("rag eval run: give --dataset FILE, or --golden FILE --kb NAME")
     from eval.report import write_report
     from eval.run_eval import make_judge, run_eval
     from ingest.embed import limit_threads

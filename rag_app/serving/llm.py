@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import importlib
 from collections.abc import AsyncIterator, Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from typing import Any
 
 import httpx
@@ -13,6 +13,7 @@ from langchain_core.outputs import ChatGenerationChunk, ChatResult
 from langchain_openai import ChatOpenAI
 
 from rag_app.errors import LLMError
+from rag_app.serving.limiter import InflightLimiter, limiter_for
 from rag_app.settings import Settings
 
 _served_names: dict[str, str] = {}
@@ -129,11 +130,21 @@ def _truncated_stream(where: str | None) -> LLMError:
     )
 
 
+def _no_limit() -> AbstractContextManager[None]:
+    return nullcontext()
+
+
 class ServedChatOpenAI(ChatOpenAI):
-    """ChatOpenAI whose transport failures surface as LLMError (one clear line, no hang)."""
+    """ChatOpenAI whose transport failures surface as LLMError (one clear line, no hang), and
+    whose synchronous requests wait for a slot of the endpoint's InflightLimiter first."""
+
+    limiter: InflightLimiter | None = None
+
+    def _slot(self) -> AbstractContextManager[None]:
+        return self.limiter.slot() if self.limiter else _no_limit()
 
     def _generate(self, *args: Any, **kwargs: Any) -> ChatResult:
-        with llm_errors(self.openai_api_base):
+        with self._slot(), llm_errors(self.openai_api_base):
             result = super()._generate(*args, **kwargs)
         for generation in result.generations:
             _check_finish(generation.generation_info, self.openai_api_base)
@@ -141,7 +152,7 @@ class ServedChatOpenAI(ChatOpenAI):
 
     def _stream(self, *args: Any, **kwargs: Any) -> Iterator[ChatGenerationChunk]:
         finished = False
-        with llm_errors(self.openai_api_base):
+        with self._slot(), llm_errors(self.openai_api_base):
             for chunk in super()._stream(*args, **kwargs):
                 finished = _check_finish(chunk.generation_info, self.openai_api_base) or finished
                 yield chunk
@@ -185,4 +196,18 @@ def chat_model(settings: Settings, **overrides: Any) -> ChatOpenAI:
     params.update(overrides)
     if "model" not in params:
         params["model"] = served_model_name(url, settings)
-    return ServedChatOpenAI(**params)
+    client = ServedChatOpenAI(**params)
+    client.limiter = endpoint_limiter(url, settings)
+    return client
+
+
+def endpoint_limiter(url: str, settings: Settings) -> InflightLimiter:
+    """The in-flight bound of this endpoint (see rag_app/serving/limiter.py)."""
+    fixed = settings.llm_max_inflight
+    if fixed:
+        return limiter_for(url, fixed, fixed, settings.llm_request_timeout)
+    # A server on this machine shares its cores with us: start low and let fast replies raise
+    # the bound. A remote (GPU) server batches many requests well.
+    host = httpx.URL(url).host
+    start = 2 if host in ("127.0.0.1", "localhost", "::1") else 8
+    return limiter_for(url, start, 64, settings.llm_request_timeout)

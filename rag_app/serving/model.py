@@ -1,4 +1,7 @@
-"""Model provisioning: turn the configured GGUF file or HF folder into a folder vLLM can serve."""
+"""Model provisioning: turn the configured preset, GGUF file or HF folder into a servable folder.
+
+Precedence: --model, then --preset, then llm_model, then llm_preset (serving/presets.py).
+"""
 
 from __future__ import annotations
 
@@ -12,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from rag_app.errors import ModelError
+from rag_app.serving.presets import Preset, Progress, ensure_preset_file, get_preset
 from rag_app.settings import Settings
 
 DEFAULT_GGUF_NAME = "SmolLM2-135M-Instruct.Q4_1.gguf"
@@ -43,11 +47,40 @@ def default_gguf_path() -> Path:
     return path
 
 
-def model_source(settings: Settings, model: str | None = None) -> Path:
-    """The GGUF file or HF folder to serve: `model`, else RAG_LLM_MODEL, else the bundled one."""
-    chosen = model or settings.llm_model
-    if not chosen:
-        return default_gguf_path()
+@dataclass(frozen=True)
+class ModelChoice:
+    """What would be served, decided without converting or downloading anything."""
+
+    source: Path  # GGUF file or HF folder; a split preset's file may not be assembled yet
+    served_name: str
+    preset: Preset | None  # None when llm_model / --model names the file
+
+
+def choose_model(
+    settings: Settings, model: str | None = None, preset: str | Preset | None = None
+) -> ModelChoice:
+    """Apply the precedence: --model, --preset, llm_model, llm_preset."""
+    if model or (preset is None and settings.llm_model):
+        source = _checked_path(model or settings.llm_model)
+        return ModelChoice(source, served_name_for(source, settings), None)
+    chosen = preset if preset is not None else settings.llm_preset
+    entry = get_preset(chosen) if isinstance(chosen, str) else chosen
+    if not entry.parts:
+        source = default_gguf_path()
+        return ModelChoice(source, served_name_for(source, settings), entry)
+    source = settings.models_dir / entry.file_name
+    name = settings.llm_served_name or entry.served_name or served_name_for(source, settings)
+    return ModelChoice(source, name, entry)
+
+
+def model_source(
+    settings: Settings, model: str | None = None, preset: str | Preset | None = None
+) -> Path:
+    """The GGUF file or HF folder to serve (see choose_model for the precedence)."""
+    return choose_model(settings, model, preset).source
+
+
+def _checked_path(chosen: str) -> Path:
     path = Path(chosen).expanduser()
     if not path.exists():
         raise ModelError(
@@ -117,38 +150,61 @@ def prepared_path(settings: Settings, gguf: Path) -> Path:
     return settings.models_dir / sha256_file(gguf)[:16]
 
 
-def find_prepared(settings: Settings, model: str | None = None) -> Path | None:
+def _target(settings: Settings, choice: ModelChoice) -> Path:
+    """A split preset's folder is keyed by its known sha256: no file needed to find it."""
+    if choice.preset is not None and choice.preset.parts:
+        return settings.models_dir / choice.preset.sha256[:16]
+    return prepared_path(settings, choice.source)
+
+
+def find_prepared(
+    settings: Settings, model: str | None = None, preset: str | Preset | None = None
+) -> Path | None:
     """The servable folder if it is ready, without converting anything (for doctor and status)."""
-    source = model_source(settings, model)
-    if source.is_dir():
-        return source
-    target = prepared_path(settings, source)
+    choice = choose_model(settings, model, preset)
+    if choice.source.is_dir():
+        return choice.source
+    target = _target(settings, choice)
     return target if (target / MARKER).is_file() else None
 
 
-def prepare_model(settings: Settings, model: str | None = None) -> PreparedModel:
-    """Return a servable HF folder, converting a GGUF once (bf16) and reusing it afterwards."""
-    source = model_source(settings, model)
-    name = served_name_for(source, settings)
+def prepare_model(
+    settings: Settings,
+    model: str | None = None,
+    preset: str | Preset | None = None,
+    progress: Progress | None = None,
+) -> PreparedModel:
+    """Return a servable HF folder, converting a GGUF once (bf16) and reusing it afterwards.
+
+    A split preset is first installed and assembled; its file is converted (and so served)
+    only after its size and sha256 matched.
+    """
+    choice = choose_model(settings, model, preset)
+    source, name = choice.source, choice.served_name
     if source.is_dir():
         check_hf_folder(source)
         return PreparedModel(source, source, name, reused=True)
-    check_gguf_header(source)
-    target = prepared_path(settings, source)
+    target = _target(settings, choice)
     if (target / MARKER).is_file():
         return PreparedModel(target, source, name, reused=True)
-    convert_gguf(source, target)
+    say = progress or (lambda _line: None)
+    if choice.preset is not None and choice.preset.parts:
+        ensure_preset_file(choice.preset, source, say)
+    check_gguf_header(source)
+    say(f"converting {source.name} to a bf16 HF folder in {target} ...")
+    convert_gguf(source, target, choice.preset.name if choice.preset else None)
     return PreparedModel(target, source, name, reused=False)
 
 
-def convert_gguf(gguf: Path, target: Path) -> None:
+def convert_gguf(gguf: Path, target: Path, preset: str | None = None) -> None:
     """Dequantise a GGUF into a bf16 HF folder; written to a temp dir and renamed atomically."""
     target.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=".convert-", dir=target.parent))
     try:
         _convert_into(gguf, tmp)
         check_hf_folder(tmp)
-        (tmp / MARKER).write_text(json.dumps({"source": str(gguf), "dtype": "bfloat16"}))
+        marker = {"source": str(gguf), "dtype": "bfloat16", "preset": preset}
+        (tmp / MARKER).write_text(json.dumps(marker))
         if target.exists():  # a concurrent run finished first: keep its result
             return
         tmp.rename(target)
@@ -179,3 +235,18 @@ def _convert_into(gguf: Path, out: Path) -> None:
         )
     model.save_pretrained(out)
     tokenizer.save_pretrained(out)
+
+
+def model_in_use(settings: Settings) -> dict[str, str | None]:
+    """Which preset and file are in force, for `rag doctor` and `rag config show`."""
+    if settings.llm_base_url:
+        return {"chosen_by": "llm_base_url", "endpoint": settings.llm_base_url}
+    choice = choose_model(settings)
+    prepared = find_prepared(settings)
+    return {
+        "chosen_by": "llm_model" if choice.preset is None else "llm_preset",
+        "preset": choice.preset.name if choice.preset else None,
+        "file": str(choice.source),
+        "served_name": choice.served_name,
+        "prepared": str(prepared) if prepared else None,
+    }

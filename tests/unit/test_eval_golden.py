@@ -1,0 +1,133 @@
+"""Golden sets: parsing (CSV/JSONL, bad files refused with a message), storage, quality runs."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from langchain_core.language_models.fake_chat_models import FakeListChatModel
+
+from eval.golden import (
+    MAX_ITEMS,
+    GoldenItem,
+    GoldenSetError,
+    load_golden,
+    parse_golden,
+    save_golden,
+    to_csv,
+)
+from eval.golden_run import headline, past_runs, run_golden, run_rows
+from ingest.kb import KnowledgeBase, open_kb
+from ingest.pipeline import ingest_paths
+from rag_app.settings import Settings
+from tests.fakes import HashingEmbeddings
+
+CSV = (
+    "question,expected,source\n"
+    "Who built the lighthouse?,Ada Marsh,lighthouse.md\n"
+    "How far is the lamp visible?,twenty nautical miles,\n"
+)
+
+
+def test_csv_and_jsonl_parse_to_the_same_items() -> None:
+    items = parse_golden("set.csv", CSV.encode())
+    assert items == [
+        GoldenItem(
+            question="Who built the lighthouse?", expected="Ada Marsh", source="lighthouse.md"
+        ),
+        GoldenItem(question="How far is the lamp visible?", expected="twenty nautical miles"),
+    ]
+    jsonl = "\n".join(json.dumps(i.model_dump()) for i in items) + "\n"
+    assert parse_golden("set.jsonl", jsonl.encode()) == items
+    assert parse_golden("again.csv", to_csv(items).encode()) == items
+
+
+@pytest.mark.parametrize(
+    ("name", "data", "message"),
+    [
+        ("empty.csv", b"", "the file is empty"),
+        ("blank.csv", b"  \n\n", "the file is empty"),
+        ("cols.csv", b"q,a\nWho?,Ada\n", "needs the columns 'question' and 'expected'"),
+        ("cols.jsonl", b'{"q": "Who?", "a": "Ada"}\n', "found: q, a"),
+        ("header.csv", b"question,expected\n", "no questions in the file"),
+        ("noq.csv", b"question,expected\n,Ada\n", "line 2: question is empty"),
+        ("bad.jsonl", b'{"question": "Who?", "expected": "x"}\nnot json\n', "line 2: not a JSON"),
+        ("list.jsonl", b'{"question": "Who?", "expected": "x"}\n[1]\n', "line 2: expected a JSON"),
+        ("bin.csv", b"\xff\xfe\x00q", "not UTF-8"),
+        ("huge.csv", b"question,expected\n" + b"x" * (3 * 1024 * 1024), "larger than 2 MB"),
+    ],
+)
+def test_invalid_files_are_refused_with_a_message(name: str, data: bytes, message: str) -> None:
+    with pytest.raises(GoldenSetError, match=message) as err:
+        parse_golden(name, data)
+    assert str(err.value).startswith(name)
+
+
+def test_too_many_questions_are_refused() -> None:
+    rows = "".join(f"Question {i}?,answer {i}\n" for i in range(MAX_ITEMS + 1))
+    with pytest.raises(GoldenSetError, match=f"at most {MAX_ITEMS}"):
+        parse_golden("many.csv", ("question,expected\n" + rows).encode())
+
+
+def test_save_and_load_per_kb(tmp_path: Path) -> None:
+    settings = Settings(data_dir=tmp_path)
+    items = parse_golden("set.csv", CSV.encode())
+    save_golden(settings, "docs", items)
+    assert load_golden(settings, "docs") == items
+    assert load_golden(settings, "other") == []
+
+
+@pytest.fixture
+def kb(tmp_path: Path) -> KnowledgeBase:
+    settings = Settings(data_dir=tmp_path / "data", min_relevance=0.0, top_k=2, answer_gate="off")
+    doc = tmp_path / "lighthouse.md"
+    doc.write_text(
+        "# Lighthouse\n\nThe Blue Harbor lighthouse was built by Ada Marsh in 1887.\n"
+        "Its lamp is visible for twenty nautical miles.\n"
+    )
+    kb = open_kb("docs", settings=settings, create=True, embeddings=HashingEmbeddings())
+    assert ingest_paths([doc], kb).added == 1
+    return kb
+
+
+def test_run_scores_each_question_and_keeps_history(kb: KnowledgeBase) -> None:
+    items = [
+        *parse_golden("set.csv", CSV.encode()),
+        GoldenItem(question="Who is the mayor?", expected=""),
+    ]
+    # Answers come back in question order (concurrency 1): right, wrong, abstained.
+    llm = FakeListChatModel(
+        responses=[
+            json.dumps({"answer": "Ada Marsh"}),
+            json.dumps({"answer": "1887"}),
+            json.dumps({"answer": "I don't know based on the provided documents."}),
+        ]
+    )
+    seen: list[tuple[int, int]] = []
+    summary = run_golden(
+        items, kb, kb.settings, llm=llm, concurrency=1, progress=lambda d, t: seen.append((d, t))
+    )
+    assert seen[0] == (0, 3) and seen[-1] == (3, 3)
+    assert summary["questions"] == 3 and summary["errors"] == 0
+    runs = past_runs(kb.settings, "docs")
+    assert len(runs) == 1 and runs[0]["headline"] == summary["headline"]
+    rows = run_rows(runs[0]["dir"])
+    assert [r["verdict"] for r in rows] == ["right", "wrong", "abstained (right)"]
+    assert rows[0]["source_hit"] is True and rows[0]["quote"]
+    assert rows[1]["source_hit"] is None  # no expected source given
+    figures = summary["headline"]
+    assert figures["right"] == pytest.approx(200 / 3)
+    assert figures["wrong"] == pytest.approx(100 / 3)
+    assert figures["abstained"] == pytest.approx(100 / 3)
+    assert figures["source_hit"] == 100.0
+
+
+def test_headline_counts_tentative_only_when_lenient() -> None:
+    rows = [
+        {"kind": "tentative", "verdict": "tentative", "right": False, "lenient_right": True},
+        {"kind": "confident", "verdict": "right", "right": True, "lenient_right": True},
+    ]
+    figures = headline(rows)
+    assert figures["right"] == 50.0 and figures["lenient_right"] == 100.0
+    assert figures["tentative"] == 50.0 and figures["source_hit"] is None
