@@ -141,6 +141,7 @@ def main(argv: list[str] | None = None) -> int:
     llm = chat_model(settings)
     chosen = examples[: args.limit]
     report: dict[str, Any] = {"machine": machine_info(), "data": str(args.data), "modes": {}}
+    report["preset"] = settings.llm_preset  # RAG_LLM_PRESET; the served model is the endpoint's
     all_rows = []
     for mode in args.modes.split(","):
         started = time.perf_counter()

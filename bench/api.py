@@ -42,6 +42,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     p.add_argument("--users", type=int, default=32, help="concurrent streaming clients")
     p.add_argument("--requests", type=int, default=0, help="requests per system (0 = 2 x users)")
     p.add_argument("--mode", default="direct", choices=["direct", "cot", "cited"])
+    p.add_argument("--warmup", type=int, default=2, help="untimed requests before each system")
     p.add_argument("--max-tokens", type=int, default=64, help="generation cap, both systems")
     return p.parse_args(argv)
 
@@ -122,7 +123,12 @@ def api_request(client: Any, base: str, key: str, question: str, mode: str) -> d
 
 
 def run_load(
-    system: str, users: int, n: int, ask: Callable[[str], dict[str, Any]], questions: list[str]
+    system: str,
+    users: int,
+    n: int,
+    ask: Callable[[str], dict[str, Any]],
+    questions: list[str],
+    warmup: int,
 ) -> dict[str, Any]:
     """n requests over `users` threads (closed loop); a raised exception counts as an error."""
 
@@ -137,7 +143,7 @@ def run_load(
                 "error": f"{type(exc).__name__}: {exc}",
             }
 
-    for question in questions:  # warm-up: connections, caches, the embedder's first call
+    for question in questions[:warmup]:  # warm-up: connections, the embedder's first call
         safe(question)
     asked = [questions[i % len(questions)] for i in range(n)]
     print(f"{system}: {n} requests over {users} clients ...", flush=True)
@@ -188,6 +194,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             n,
             lambda q: one_request(q, kb, settings, llm, args.mode),
             questions,
+            args.warmup,
         )
     print_section("in-process", [inproc])
     keys = KeyStore.open(settings)
@@ -202,6 +209,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 n,
                 lambda q: api_request(client, base, key, q, args.mode),
                 questions,
+                args.warmup,
             )
     finally:
         proc.send_signal(signal.SIGTERM)

@@ -30,7 +30,7 @@ from rag_app.answering.gate import GATES_DIR
 RIGHT_F1 = 0.5
 TENTATIVE_PRECISION = 0.35
 FOLDS = 5
-C = 1.0  # inverse regularisation; the signals are few and standardised
+C = 0.1  # inverse regularisation: CV AUROC 0.786 at 0.05-0.3 vs 0.783 at 1 (Qwen-0.5B, 460 answers)
 
 
 def load(run_dirs: list[Path]) -> list[dict[str, Any]]:
@@ -55,6 +55,28 @@ def overall_f1(rows: list[dict[str, Any]], p: dict[str, float], threshold: float
         else:  # the model abstained itself, or its answer was not grounded: no gate involved
             total += float(row["scores"]["f1"])
     return 100 * total / len(rows)
+
+
+def breakdown(rows: list[dict[str, Any]], p: dict[str, float], threshold: float) -> dict[str, Any]:
+    """Strict HasAns F1, NoAns accuracy and answered precision when answering at `threshold`."""
+    has, no, answered, right = [], [], 0, 0
+    for row in rows:
+        if row["id"] in p:
+            answer = p[row["id"]] >= threshold
+            f1 = question_f1(row, answer)
+        else:
+            answer = not row["abstained"]
+            f1 = float(row["scores"]["f1"])
+        (has if row["has_answer"] else no).append(f1)
+        if answer:
+            answered += 1
+            right += f1 >= RIGHT_F1 if row["has_answer"] else 0
+    return {
+        "cv_HasAns_f1": 100 * sum(has) / max(1, len(has)),
+        "cv_NoAns_accuracy": 100 * sum(no) / max(1, len(no)),
+        "cv_answered": answered,
+        "cv_answered_precision": 100 * right / max(1, answered),
+    }
 
 
 def fit(x: np.ndarray, y: np.ndarray) -> Any:
@@ -119,6 +141,7 @@ def main() -> None:
         "always_answer_f1": overall_f1(rows, p, 0.0),
         "always_abstain_f1": 100 * sum(not r["has_answer"] for r in rows) / len(rows),
         "cv_lenient_f1": overall_f1(rows, p, tentative_at),
+        **breakdown(rows, p, answer_at),
     }
     final = fit(x, y)
     scaler, logistic = final.named_steps["standardscaler"], final.named_steps["logisticregression"]

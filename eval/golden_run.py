@@ -158,8 +158,7 @@ def run_golden(
     if progress:
         progress(0, len(questions))
     execute(questions, counted, out_dir, concurrency, show_progress=False)
-    order = {q.qid: i for i, q in enumerate(questions)}
-    rows = sorted(read_rows(out_dir), key=lambda r: order.get(r["id"], 0))
+    rows = run_rows(out_dir)
     summary = {
         "kb": kb.name,
         "started": stamp,
@@ -186,4 +185,5 @@ def past_runs(settings: Settings, kb: str) -> list[dict[str, Any]]:
 
 
 def run_rows(run_dir: str | Path) -> list[dict[str, Any]]:
-    return read_rows(Path(run_dir))
+    """A run's rows in golden-set order (they are written in the order they finish)."""
+    return sorted(read_rows(Path(run_dir)), key=lambda r: str(r["id"]))

@@ -18,11 +18,18 @@ import numpy as np
 from langchain_core.embeddings import Embeddings
 
 from ingest import onnx_embed
-from ingest.embed_cache import CachedEmbeddings, model_dimension, normalise
+from ingest.embed_cache import VECTOR_CACHE_SIZE, CachedEmbeddings, model_dimension, normalise
 from rag_app.errors import ModelError
 from rag_app.settings import Settings
 
-__all__ = ["CachedEmbeddings", "SentenceEmbeddings", "embed_texts", "load_embedder", "normalise"]
+# re-exported: callers import these from here (faiss_store: normalise; benches: the cache size)
+__all__ = [
+    "VECTOR_CACHE_SIZE",
+    "CachedEmbeddings",
+    "SentenceEmbeddings",
+    "load_embedder",
+    "normalise",
+]
 
 DEFAULT_MODEL_NAME = "sentence-transformers/all-MiniLM-L6-v2"
 
@@ -88,7 +95,7 @@ def _load(target: str, name: str, settings: Settings) -> CachedEmbeddings:
     if folder is not None:
         try:
             return onnx_embed.OnnxEmbeddings(
-                folder, name, settings.embedding_batch_size, _THREADS["n"]
+                folder, name, settings.embedding_batch_size, _THREADS["n"], VECTOR_CACHE_SIZE
             )
         except Exception as exc:  # a damaged export must not stop anyone: torch still works
             log.warning("cannot use ONNX export %s (%s); delete it to re-export", folder, exc)
@@ -97,7 +104,7 @@ def _load(target: str, name: str, settings: Settings) -> CachedEmbeddings:
         onnx_embed.export_onnx(model, target, settings)
     except Exception as exc:  # an optional speed-up: never fail the caller's work for it
         log.warning("ONNX export of embedding model %s failed: %s", target, exc)
-    return SentenceEmbeddings(model, name, settings.embedding_batch_size)
+    return SentenceEmbeddings(model, name, settings.embedding_batch_size, VECTOR_CACHE_SIZE)
 
 
 def _load_sentence_transformer(target: str) -> Any:

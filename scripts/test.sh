@@ -15,7 +15,10 @@ if [ ! -x /usr/bin/chromium ]; then  # the browser tests drive Debian's Chromium
   $SUDO apt-get update -qq && $SUDO apt-get install -y -qq chromium || exit 1
 fi
 
-RAG_DATA_DIR=$RAG_TEST_DATA_DIR .venv/bin/rag model prepare || exit 1
+# The suite's model (smollm2-135m, quick) and the default preset (qwen2.5-coder-0.5b, its own test)
+for preset in smollm2-135m qwen2.5-coder-0.5b; do
+  RAG_DATA_DIR=$RAG_TEST_DATA_DIR .venv/bin/rag model prepare --preset "$preset" || exit 1
+done
 
 failed=()
 step() {  # run every check even after a failure, so one CI run reports them all

@@ -56,9 +56,16 @@ def session_data_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return tmp_path_factory.getbasetemp() / "rag-test-data"
 
 
+# The suite's model: the smallest preset, so the many integration tests stay quick on 2 cores.
+# The default preset (a stronger reader) has its own integration test (test_preset_qwen.py).
+TEST_PRESET = "smollm2-135m"
+
+
 def server_settings(data_dir: Path, port: int) -> Settings:
     """Settings for a test-managed vLLM server (never port 8000: the dev server lives there)."""
-    return Settings(data_dir=data_dir, llm_port=port, llm_startup_timeout=900.0)
+    return Settings(
+        data_dir=data_dir, llm_port=port, llm_startup_timeout=900.0, llm_preset=TEST_PRESET
+    )
 
 
 @pytest.fixture(scope="session")

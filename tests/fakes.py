@@ -5,8 +5,12 @@ from __future__ import annotations
 import hashlib
 import math
 import re
+from typing import Any
 
 from langchain_core.embeddings import Embeddings
+from langchain_core.language_models import BaseChatModel
+from langchain_core.messages import AIMessage, BaseMessage
+from langchain_core.outputs import ChatGeneration, ChatResult
 
 WORD = re.compile(r"\w+")
 
@@ -31,3 +35,25 @@ class HashingEmbeddings(Embeddings):
 
     def embed_query(self, text: str) -> list[float]:
         return self._embed(text)
+
+
+class KeyedChat(BaseChatModel):
+    """A chat model that replies by what the prompt contains (first matching key wins).
+
+    For runs that ask several questions at once or in any order (quality runs), where a reply
+    list in call order would pair answers with the wrong questions.
+    """
+
+    replies: dict[str, str]
+    default: str = "no reply scripted for this prompt"
+
+    @property
+    def _llm_type(self) -> str:
+        return "keyed"
+
+    def _generate(
+        self, messages: list[BaseMessage], stop: Any = None, run_manager: Any = None, **kw: Any
+    ) -> ChatResult:
+        prompt = str(messages[-1].content)
+        text = next((r for key, r in self.replies.items() if key in prompt), self.default)
+        return ChatResult(generations=[ChatGeneration(message=AIMessage(text))])

@@ -45,6 +45,7 @@ class Evidence:
     span: Span
     hits: list[Hit]
     token_logprobs: list[float]  # of the answer's tokens, as generated
+    abstain_logprob: float | None  # of starting the answer with the abstention phrase instead
     support: float
     choices: int  # candidate spans the model chose from (0 = free text)
 
@@ -128,6 +129,8 @@ def signals(ev: Evidence) -> dict[str, float]:
         "logp_mean": sum(logps) / len(logps),
         "logp_min": min(logps),
         "logp_first": logps[0],
+        # how close the model came to abstaining; -20 (never) when the server did not say
+        "logp_abstain": ev.abstain_logprob if ev.abstain_logprob is not None else -20.0,
         "dense_best": dense[0] if dense else 0.0,
         "dense_margin": dense[0] - dense[1] if len(dense) > 1 else 0.0,
         "dense_span": hit.dense_score or 0.0,
@@ -190,6 +193,17 @@ def read_gate(path: Path) -> GateModel:
         ) from exc
 
 
+def gate_name(model: str, preset: str) -> str:
+    """Whose gate applies: the preset whose model is answering (served names start with the
+    preset's name, e.g. qwen2.5-coder-0.5b-instruct); none for another model (a gate fitted on
+    one model says little about another); llm_preset when the model's name is unknown."""
+    served = model.lower()
+    for path in sorted(GATES_DIR.glob("*.json")):
+        if served.startswith(path.stem):
+            return path.stem
+    return preset if not served else ""
+
+
 @lru_cache(maxsize=8)
 def load_gate(spec: str, preset: str) -> GateModel | None:
     """The gate named by the answer_gate setting: auto = the preset's, a JSON path, or off."""
@@ -197,7 +211,7 @@ def load_gate(spec: str, preset: str) -> GateModel | None:
         return None
     if spec == "auto":
         path = GATES_DIR / f"{preset}.json"
-        return read_gate(path) if path.is_file() else None
+        return read_gate(path) if preset and path.is_file() else None
     return read_gate(Path(spec).expanduser())
 
 

@@ -95,7 +95,13 @@ class Generation:
     first_token_s: float | None = None
     confidence: float | None = None  # geometric-mean token probability of the answer value
     logprobs: list[float] = field(default_factory=list)  # of the answer value's tokens
+    abstain_logprob: float | None = None  # of beginning the answer with the abstention phrase
 
+
+# (token, logprob, {alternative token: logprob}) as the server streamed them
+Token = tuple[str, float, dict[str, float]]
+TOP_LOGPROBS = 20  # alternatives per token: enough to see the abstention among the choices
+MASKED_LOGPROB = -1000.0  # vLLM reports tokens that structured outputs forbid at -9999
 
 _FIELD_START = r'"{key}"\s*:\s*"'
 _ESCAPES = {'"': '"', "\\": "\\", "/": "/", "b": "\b", "f": "\f", "n": "\n", "r": "\r", "t": "\t"}
@@ -150,21 +156,42 @@ def parse_reply(raw: str) -> tuple[str, str, bool]:
     return text, "", False
 
 
-def answer_logprobs(tokens: list[tuple[str, float]], raw: str) -> list[float]:
-    """Log-probabilities of the tokens that spell the answer value ([] if unknown)."""
+def _answer_tokens(tokens: list[Token], raw: str) -> list[Token]:
     span = partial_field(raw, "answer")
     if not tokens or span is None:
         return []
     start, end = span[1], span[2]
     offset, picked = 0, []
-    for token, logprob in tokens:
-        if offset < end and offset + len(token) > start:
-            picked.append(logprob)
-        offset += len(token)
+    for token in tokens:
+        if offset < end and offset + len(token[0]) > start:
+            picked.append(token)
+        offset += len(token[0])
     return picked
 
 
-def answer_confidence(tokens: list[tuple[str, float]], raw: str) -> float | None:
+def answer_logprobs(tokens: list[Token], raw: str) -> list[float]:
+    """Log-probabilities of the tokens that spell the answer value ([] if unknown)."""
+    return [logprob for _, logprob, _ in _answer_tokens(tokens, raw)]
+
+
+def abstain_logprob(tokens: list[Token], raw: str) -> float | None:
+    """Log-probability that the answer would have begun with the abstention phrase instead.
+
+    With answer choices, the first answer token's alternatives (top_logprobs) show how close the
+    model came to abstaining: a guess it nearly withheld is likely wrong (rag_app/answering/
+    gate.py). None when the server sent no alternatives.
+    """
+    picked = _answer_tokens(tokens, raw)
+    if not picked or not picked[0][2]:
+        return None
+    first = picked[0][2]
+    starts = [
+        lp for tok, lp in first.items() if tok.strip() and ABSTAIN_PHRASE.startswith(tok.strip())
+    ]
+    return max(starts) if starts else min(first.values()) - 1.0
+
+
+def answer_confidence(tokens: list[Token], raw: str) -> float | None:
     """Geometric-mean probability of the tokens that spell the answer value (None if unknown)."""
     picked = answer_logprobs(tokens, raw)
     return math.exp(sum(picked) / len(picked)) if picked else None
@@ -179,9 +206,20 @@ def _usage(meta: dict[str, Any] | None) -> Usage:
     )
 
 
-def _token_logprobs(metadata: dict[str, Any]) -> list[tuple[str, float]]:
+def _token_logprobs(metadata: dict[str, Any]) -> list[Token]:
     content = (metadata.get("logprobs") or {}).get("content") or []
-    return [(str(t.get("token", "")), float(t.get("logprob", 0.0))) for t in content]
+    return [
+        (
+            str(t.get("token", "")),
+            float(t.get("logprob", 0.0)),
+            {
+                str(a.get("token", "")): float(a.get("logprob", 0.0))
+                for a in t.get("top_logprobs") or []
+                if float(a.get("logprob", 0.0)) > MASKED_LOGPROB
+            },
+        )
+        for t in content
+    ]
 
 
 def _visible_answer(raw: str) -> str:
@@ -204,10 +242,10 @@ def stream_answer(
     # langchain-openai takes the beta parse path, which raises on a reply cut at max_tokens
     # instead of handing over the partial text that parse_reply can still use.
     extra = {"structured_outputs": {"json": answer_schema(prompt_name, choices)}}
-    runnable = llm.bind(extra_body=extra, logprobs=True)
+    runnable = llm.bind(extra_body=extra, logprobs=True, top_logprobs=TOP_LOGPROBS)
     raw, shown, first = "", "", None
     usage = Usage()
-    tokens: list[tuple[str, float]] = []
+    tokens: list[Token] = []
     for chunk in runnable.stream(prompt):
         text = chunk.content if isinstance(chunk.content, str) else ""
         if text and first is None:
@@ -229,4 +267,5 @@ def stream_answer(
         first_token_s=first,
         confidence=answer_confidence(tokens, raw) if parsed else None,
         logprobs=answer_logprobs(tokens, raw) if parsed else [],
+        abstain_logprob=abstain_logprob(tokens, raw) if parsed else None,
     )

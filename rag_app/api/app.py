@@ -39,7 +39,9 @@ class BodyLimit:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http":
-            headers = {k.decode().lower(): v.decode() for k, v in scope["headers"]}
+            headers = {
+                k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]
+            }
             multipart = headers.get("content-type", "").startswith("multipart/")
             limit = self.max_upload_bytes if multipart else MAX_JSON_BYTES
             length = headers.get("content-length", "0")

@@ -18,8 +18,9 @@ from rag_app.api.limits import RateLimiter
 if TYPE_CHECKING:
     from rag_app.api.state import ApiState
 
-LOCAL = ApiKey(id="local", name="local (no keys configured)", role="admin", kbs=(ALL_KBS,),
-               created_at="")  # fmt: skip
+LOCAL = ApiKey(
+    id="local", name="local (no keys configured)", role="admin", kbs=(ALL_KBS,), created_at=""
+)
 
 
 def api_state(request: Request) -> ApiState:
@@ -42,15 +43,25 @@ def caller(request: Request) -> ApiKey:
     else:
         token = _bearer(request)
         if token is None:
-            raise ApiError(401, "missing API key: send the header 'Authorization: Bearer rag-…' "
-                           "(create one with `rag keys create`)", "missing_api_key")  # fmt: skip
+            raise ApiError(
+                401,
+                "missing API key: send the header 'Authorization: Bearer rag-…' "
+                "(create one with `rag keys create`)",
+                "missing_api_key",
+            )
         found = state.keys.check(token)
         if found is None:
-            raise ApiError(401, "invalid API key: check it, or create one with `rag keys create`",
-                           "invalid_api_key")  # fmt: skip
+            raise ApiError(
+                401,
+                "invalid API key: check it, or create one with `rag keys create`",
+                "invalid_api_key",
+            )
         if not found.active:
-            raise ApiError(401, f"API key {found.id} was revoked on {found.revoked_at}: ask an "
-                           "admin for a new one", "revoked_api_key")  # fmt: skip
+            raise ApiError(
+                401,
+                f"API key {found.id} was revoked on {found.revoked_at}: ask an admin for a new one",
+                "revoked_api_key",
+            )
         key = found
     wait = state.limiter.take(key.id)
     if wait:
@@ -83,8 +94,12 @@ def role(minimum: Role) -> Callable[..., ApiKey]:
 def check_kb(key: ApiKey, kb: str) -> None:
     """403 unless the key may use `kb` (asked before existence, so no name leaks to others)."""
     if not key.may_use(kb):
-        raise ApiError(403, f"API key {key.id} has no access to knowledge base {kb!r}",
-                       "kb_forbidden", param="kb")  # fmt: skip
+        raise ApiError(
+            403,
+            f"API key {key.id} has no access to knowledge base {kb!r}",
+            "kb_forbidden",
+            param="kb",
+        )
 
 
 def visible_kbs(key: ApiKey, names: list[str]) -> list[str]:

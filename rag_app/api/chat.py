@@ -17,12 +17,8 @@ from GET /v1/answers/{id}.
 
 from __future__ import annotations
 
-import json
-import logging
 import secrets
 import time
-from collections.abc import Iterator
-from itertools import chain
 from typing import Any, Literal
 
 from fastapi import APIRouter, Depends, Request
@@ -30,17 +26,14 @@ from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field
 
 from rag_app.api.auth import api_state, check_kb, reader, visible_kbs
-from rag_app.api.errors import ApiError, error_body, from_rag_error
+from rag_app.api.errors import ApiError
 from rag_app.api.keys import ApiKey
-from rag_app.api.state import ApiState
-from rag_app.errors import RagError
+from rag_app.api.replies import ENDPOINT, SseStream, extension, relay, usage_of
 from rag_app.pipeline import MODES, ask_stream, check_question
 from rag_app.records import Answer, Mode
 
-log = logging.getLogger("rag_app.api")
 router = APIRouter(tags=["OpenAI-compatible"])
 MODEL_PREFIX = "rag:"
-ENDPOINT = "/v1/chat/completions"
 
 
 class TextPart(BaseModel):
@@ -110,12 +103,20 @@ def parse_model(model: str, options: RagOptions | None) -> tuple[str, Mode]:
     """(kb, mode) from `rag:<kb>[:<mode>]` and the `rag` options; 404 for another model name."""
     parts = model.split(":")
     if parts[0] + ":" != MODEL_PREFIX or len(parts) not in (2, 3) or not parts[1]:
-        raise ApiError(404, f"unknown model {model!r}: use rag:<kb> or rag:<kb>:<mode> "
-                       "(GET /v1/models lists them)", "model_not_found", "model")  # fmt: skip
+        raise ApiError(
+            404,
+            f"unknown model {model!r}: use rag:<kb> or rag:<kb>:<mode> (GET /v1/models lists them)",
+            "model_not_found",
+            "model",
+        )
     mode = parts[2] if len(parts) == 3 else "direct"
     if mode not in MODES:
-        raise ApiError(404, f"unknown mode {mode!r} in model {model!r}: use one of "
-                       f"{', '.join(MODES)}", "model_not_found", "model")  # fmt: skip
+        raise ApiError(
+            404,
+            f"unknown mode {mode!r} in model {model!r}: use one of {', '.join(MODES)}",
+            "model_not_found",
+            "model",
+        )
     if options and options.mode:
         mode = options.mode
     return parts[1], mode  # type: ignore[return-value]
@@ -124,27 +125,24 @@ def parse_model(model: str, options: RagOptions | None) -> tuple[str, Mode]:
 def split_messages(messages: list[ChatMessage]) -> tuple[str, list[tuple[str, str]]]:
     """The question (last user message) and the earlier turns as (role, text) history."""
     if messages[-1].role != "user":
-        raise ApiError(400, "the last message must have role 'user' (the question)",
-                       "invalid_messages", "messages")  # fmt: skip
+        raise ApiError(
+            400,
+            "the last message must have role 'user' (the question)",
+            "invalid_messages",
+            "messages",
+        )
     history: list[tuple[str, str]] = []
     for message in messages[:-1]:
         if message.role == "tool":
-            raise ApiError(400, "tool messages are not supported: this model has no tools",
-                           "invalid_messages", "messages")  # fmt: skip
+            raise ApiError(
+                400,
+                "tool messages are not supported: this model has no tools",
+                "invalid_messages",
+                "messages",
+            )
         if message.role in ("user", "assistant") and message.text().strip():
             history.append((message.role, message.text()))
     return messages[-1].text(), history
-
-
-def extension(answer: Answer, kb: str, answer_id: str) -> dict[str, Any]:
-    """The documented `rag` field: the whole Answer record plus its id, KB and display text."""
-    return {"answer_id": answer_id, "kb": kb, "display_text": answer.display_text(),
-            **answer.model_dump(mode="json")}  # fmt: skip
-
-
-def _usage(answer: Answer) -> dict[str, int]:
-    p, c = answer.usage.prompt_tokens, answer.usage.completion_tokens
-    return {"prompt_tokens": p, "completion_tokens": c, "total_tokens": p + c}
 
 
 @router.get("/v1/models")
@@ -191,85 +189,30 @@ def chat_completions(
     if not body.stream:
         answer = [item for item in items if isinstance(item, Answer)][-1]
         state.remember(answer_id, key.id, answer)
-        state.metrics.count_tokens(ENDPOINT, answer.usage.prompt_tokens,
-                                   answer.usage.completion_tokens)  # fmt: skip
-        message = {"role": "assistant", "content": answer.display_text(),
-                   "rag": extension(answer, kb_name, answer_id)}  # fmt: skip
+        state.metrics.count_tokens(
+            ENDPOINT, answer.usage.prompt_tokens, answer.usage.completion_tokens
+        )
+        message = {
+            "role": "assistant",
+            "content": answer.display_text(),
+            "rag": extension(answer, kb_name, answer_id),
+        }
         return {
-            "id": answer_id, "object": "chat.completion", "created": int(time.time()),
-            "model": body.model, "usage": _usage(answer),
-            "choices": [{"index": 0, "message": message, "finish_reason": "stop",
-                         "logprobs": None}],
-        }  # fmt: skip
-    # Take the first item here, so errors before any token (model server down) are HTTP errors.
-    started = time.perf_counter()
-    first = next(items)
-    state.metrics.first_token.observe(time.perf_counter() - started)
+            "id": answer_id,
+            "object": "chat.completion",
+            "created": int(time.time()),
+            "model": body.model,
+            "usage": usage_of(answer),
+            "choices": [
+                {"index": 0, "message": message, "finish_reason": "stop", "logprobs": None}
+            ],
+        }
+    # The stream opens at once (headers, role chunk), so slow retrieval or an agent run never
+    # leaves a client or proxy waiting for headers; a later failure is an error event.
     usage = bool((body.stream_options or {}).get("include_usage"))
     stream = SseStream(state, key.id, answer_id, body.model, kb_name, usage)
     return StreamingResponse(
-        stream.events(first, items),
+        relay(stream.events(items)),
         media_type="text/event-stream",
         headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
     )
-
-
-class SseStream:
-    """One streamed reply: OpenAI chat.completion.chunk events, then `data: [DONE]`."""
-
-    def __init__(
-        self, state: ApiState, owner: str, answer_id: str, model: str, kb: str, usage: bool
-    ) -> None:
-        self.state, self.owner, self.answer_id = state, owner, answer_id
-        self.model, self.kb, self.usage = model, kb, usage
-        self.created = int(time.time())
-
-    def chunk(self, delta: dict[str, Any], finish: str | None = None) -> bytes:
-        body = {"id": self.answer_id, "object": "chat.completion.chunk", "created": self.created,
-                "model": self.model,
-                "choices": [{"index": 0, "delta": delta, "finish_reason": finish}]}  # fmt: skip
-        return _event(body)
-
-    def events(self, first: str | Answer, items: Iterator[str | Answer]) -> Iterator[bytes]:
-        finished = False
-        try:
-            yield self.chunk({"role": "assistant", "content": ""})
-            answer: Answer | None = None
-            for item in chain([first], items):
-                if isinstance(item, Answer):
-                    answer = item
-                elif item:
-                    yield self.chunk({"rag_draft": item})
-            assert answer is not None, "ask_stream ended without an Answer"
-            self.state.remember(self.answer_id, self.owner, answer)
-            usage = answer.usage
-            self.state.metrics.count_tokens(ENDPOINT, usage.prompt_tokens, usage.completion_tokens)
-            yield self.chunk({"content": answer.display_text()})
-            yield self.chunk({"rag": extension(answer, self.kb, self.answer_id)}, "stop")
-            if self.usage:
-                yield _event({"id": self.answer_id, "object": "chat.completion.chunk",
-                              "created": self.created, "model": self.model, "choices": [],
-                              "usage": _usage(answer)})  # fmt: skip
-            finished = True
-        except RagError as exc:  # e.g. the model server died mid-stream: a well-formed event
-            finished = True
-            error = from_rag_error(exc)
-            self.state.metrics.errors.labels(ENDPOINT, f"stream_{error.code}").inc()
-            yield _event(error_body(error.status, error.message, error.code))
-        except Exception as exc:  # noqa: BLE001 - the stream must end in a readable error
-            finished = True
-            log.exception("unexpected error in a chat stream", exc_info=exc)
-            self.state.metrics.errors.labels(ENDPOINT, "stream_internal_error").inc()
-            message = f"internal error ({type(exc).__name__}); the server log has the details"
-            yield _event(error_body(500, message, "internal_error"))
-        finally:
-            if not finished:  # the client went away: stop generating for it
-                self.state.metrics.disconnects.inc()
-                close = getattr(items, "close", None)
-                if close is not None:
-                    close()
-        yield b"data: [DONE]\n\n"
-
-
-def _event(body: dict[str, Any]) -> bytes:
-    return f"data: {json.dumps(body, ensure_ascii=False)}\n\n".encode()

@@ -81,6 +81,7 @@ class JobRegistry:
         self._jobs: dict[str, Job] = {}
         self._lock = threading.Lock()
         self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="rag-ingest")
+        self._stopping = threading.Event()
 
     def start(
         self,
@@ -127,6 +128,9 @@ class JobRegistry:
         job.status = "running"
         try:
             for report, path in zip(job.files, paths, strict=True):
+                if self._stopping.is_set():  # the server is shutting down: leave the rest
+                    report.status, report.reason = "failed", "the server stopped before this file"
+                    continue
                 try:
                     summary = ingest_paths([path], kb)
                 except RagError as exc:  # e.g. another writer holds the KB: this file fails
@@ -145,5 +149,7 @@ class JobRegistry:
             job.finished_at = time.time()
 
     def shutdown(self) -> None:
-        """Drop queued jobs; a running file finishes (each file is written atomically)."""
+        """Drop queued jobs and the rest of a running one; its current file finishes (each file
+        is written in one transaction, so stopping between files leaves the KB consistent)."""
+        self._stopping.set()
         self._pool.shutdown(wait=False, cancel_futures=True)

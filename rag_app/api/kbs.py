@@ -54,10 +54,15 @@ def kb_stats(kb: KnowledgeBase) -> dict[str, Any]:
 
 def _documents(kb: KnowledgeBase) -> list[dict[str, Any]]:
     return [
-        {"id": doc_id(s.source), "name": Path(s.source).name, "source": s.source,
-         "chunks": s.chunks, "ingested_at": s.ingested_at}
+        {
+            "id": doc_id(s.source),
+            "name": Path(s.source).name,
+            "source": s.source,
+            "chunks": s.chunks,
+            "ingested_at": s.ingested_at,
+        }
         for s in kb.sources()
-    ]  # fmt: skip
+    ]
 
 
 def _open(request: Request, key: ApiKey, kb: str) -> KnowledgeBase:
@@ -115,8 +120,11 @@ async def upload_documents(
 
     base = await run_in_threadpool(_open, request, key, kb)
     if not request.headers.get("content-type", "").startswith("multipart/form-data"):
-        raise ApiError(415, "send the files as multipart/form-data in the field 'files'",
-                       "unsupported_media_type")  # fmt: skip
+        raise ApiError(
+            415,
+            "send the files as multipart/form-data in the field 'files'",
+            "unsupported_media_type",
+        )
     state = api_state(request)
     max_mb = state.settings.max_upload_mb
     async with request.form(max_files=MAX_FILES) as form:
@@ -126,8 +134,12 @@ async def upload_documents(
         for upload in files:  # check every file before saving any
             name = upload.filename or ""
             if not name or PATHLIKE.search(name):
-                raise ApiError(400, f"file name {name!r} is not a plain file name: send the "
-                               "name without folders", "invalid_filename", "files")  # fmt: skip
+                raise ApiError(
+                    400,
+                    f"file name {name!r} is not a plain file name: send the name without folders",
+                    "invalid_filename",
+                    "files",
+                )
             try:
                 check_size(name, upload.size or 0, max_mb)
             except UploadRejected as exc:
@@ -149,8 +161,12 @@ def _find(kb: KnowledgeBase, document: str) -> str:
     for info in kb.sources():
         if doc_id(info.source) == document:
             return info.source
-    raise ApiError(404, f"no document {document!r} in knowledge base {kb.name!r} (GET "
-                   f"/v1/kbs/{kb.name}/documents lists them)", "document_not_found")  # fmt: skip
+    raise ApiError(
+        404,
+        f"no document {document!r} in knowledge base {kb.name!r} (GET "
+        f"/v1/kbs/{kb.name}/documents lists them)",
+        "document_not_found",
+    )
 
 
 @router.delete("/v1/kbs/{kb}/documents/{document}")
@@ -196,9 +212,10 @@ def _job_for(request: Request, key: ApiKey, job_id: str) -> Job:
 @router.get("/v1/jobs")
 def list_jobs(request: Request, key: ApiKey = Depends(reader)) -> dict[str, Any]:  # noqa: B008
     jobs = [
-        j for j in api_state(request).jobs.all_jobs()
+        j
+        for j in api_state(request).jobs.all_jobs()
         if key.may_use(j.kb) and (j.owner == key.id or key.role == "admin")
-    ]  # fmt: skip
+    ]
     return {"object": "list", "data": [j.model_dump(mode="json") for j in jobs]}
 
 

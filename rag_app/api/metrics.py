@@ -18,29 +18,41 @@ class ApiMetrics:
     def __init__(self) -> None:
         self.registry = CollectorRegistry()
         self.requests = Counter(
-            "rag_api_requests", "HTTP requests by endpoint, method and status.",
-            ["endpoint", "method", "status"], registry=self.registry,
-        )  # fmt: skip
-        self.latency = Histogram(
-            "rag_api_request_seconds", "Time until the whole response was sent.",
-            ["endpoint"], buckets=LATENCY_BUCKETS, registry=self.registry,
-        )  # fmt: skip
-        self.errors = Counter(
-            "rag_api_errors", "Responses with status >= 400, and errors inside streams.",
-            ["endpoint", "kind"], registry=self.registry,
-        )  # fmt: skip
-        self.tokens = Counter(
-            "rag_api_tokens", "LLM tokens used by answers.",
-            ["endpoint", "kind"], registry=self.registry,
-        )  # fmt: skip
-        self.first_token = Histogram(
-            "rag_api_first_token_seconds", "Time to the first streamed token of an answer.",
-            buckets=LATENCY_BUCKETS, registry=self.registry,
-        )  # fmt: skip
-        self.disconnects = Counter(
-            "rag_api_stream_disconnects", "Streams the client dropped before the end.",
+            "rag_api_requests",
+            "HTTP requests by endpoint, method and status.",
+            ["endpoint", "method", "status"],
             registry=self.registry,
-        )  # fmt: skip
+        )
+        self.latency = Histogram(
+            "rag_api_request_seconds",
+            "Time until the whole response was sent.",
+            ["endpoint"],
+            buckets=LATENCY_BUCKETS,
+            registry=self.registry,
+        )
+        self.errors = Counter(
+            "rag_api_errors",
+            "Responses with status >= 400, and errors inside streams.",
+            ["endpoint", "kind"],
+            registry=self.registry,
+        )
+        self.tokens = Counter(
+            "rag_api_tokens",
+            "LLM tokens used by answers.",
+            ["endpoint", "kind"],
+            registry=self.registry,
+        )
+        self.first_token = Histogram(
+            "rag_api_first_token_seconds",
+            "Time to the first streamed token of an answer.",
+            buckets=LATENCY_BUCKETS,
+            registry=self.registry,
+        )
+        self.disconnects = Counter(
+            "rag_api_stream_disconnects",
+            "Streams the client dropped before the end.",
+            registry=self.registry,
+        )
 
     def render(self) -> bytes:
         return generate_latest(self.registry)

@@ -80,6 +80,10 @@ def recall(answer_id: str, request: Request, key: ApiKey = Depends(reader)) -> d
     """The Answer record behind a chat completion id (for clients that drop the `rag` field)."""
     found = api_state(request).recall(answer_id, key.id)
     if found is None:
-        raise ApiError(404, f"no answer {answer_id!r} for this key (the server keeps the last "
-                       "1000, until it restarts)", "answer_not_found")  # fmt: skip
+        raise ApiError(
+            404,
+            f"no answer {answer_id!r} for this key (the server keeps the last "
+            "1000, until it restarts)",
+            "answer_not_found",
+        )
     return found.model_dump(mode="json")

@@ -8,8 +8,12 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import TYPE_CHECKING, cast
 
 import typer
+
+if TYPE_CHECKING:
+    from rag_app.records import Mode
 
 
 def run_golden_cli(golden: Path, kb_name: str, mode: str, concurrency: int, as_json: bool) -> None:
@@ -35,9 +39,9 @@ def run_golden_cli(golden: Path, kb_name: str, mode: str, concurrency: int, as_j
         items,
         kb,
         settings,
-        mode=mode,
+        mode=cast("Mode", mode),
         concurrency=concurrency,
-        progress=progress,  # type: ignore[arg-type]
+        progress=progress,
     )
     if as_json:
         typer.echo(json.dumps(summary))

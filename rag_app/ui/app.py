@@ -13,6 +13,7 @@ page = st.navigation(
     [
         st.Page(VIEWS / "chat.py", title="Chat", icon=":material/chat:", default=True),
         st.Page(VIEWS / "documents.py", title="Documents", icon=":material/description:"),
+        st.Page(VIEWS / "quality.py", title="Quality", icon=":material/fact_check:"),
     ]
 )
 render_sidebar()

@@ -23,7 +23,7 @@ if TYPE_CHECKING:
     from ingest.pipeline import IngestSummary
 
 UPLOADER_ROUND_KEY = "uploader_round"  # bumped after each ingest so the drop zone empties
-RESULTS_KEY = "ingest_results"
+RESULTS_KEY = "ingest_results"  # (kb, results): shown only while that KB is the active one
 
 
 @dataclass(frozen=True)
@@ -51,10 +51,11 @@ def render_documents_page() -> None:
         "Files are ingested as soon as they are dropped.",
     )
     if files:
-        st.session_state[RESULTS_KEY] = ingest_uploads(files, settings)
+        st.session_state[RESULTS_KEY] = (settings.kb, ingest_uploads(files, settings))
         st.session_state[UPLOADER_ROUND_KEY] = round_no + 1
         st.rerun()
-    _show_results(st.session_state.get(RESULTS_KEY, []))
+    kb_name, results = st.session_state.get(RESULTS_KEY, ("", []))
+    _show_results(results if kb_name == settings.kb else [])
     _document_list(settings)
 
 
@@ -154,7 +155,7 @@ def _document_list(settings: Settings) -> None:
     ]
     total = sum(s.chunks for s in sources)
     plural = "s" if len(sources) != 1 else ""
-    st.caption(f"{len(sources)} document{plural} · {total} chunks")
+    st.caption(f"{len(sources)} document{plural} · {total} chunk{'s' if total != 1 else ''}")
     st.dataframe(rows, hide_index=True, width="stretch")
     _document_actions(kb, [s.source for s in sources], settings)
 
@@ -166,13 +167,13 @@ def _document_actions(kb: KnowledgeBase, sources: list[str], settings: Settings)
         again = mid.form_submit_button("Re-ingest", icon=":material/refresh:")
         remove = right.form_submit_button("Remove", icon=":material/delete:")
     if target and again:
-        st.session_state[RESULTS_KEY] = [reingest(kb, target)]
+        st.session_state[RESULTS_KEY] = (settings.kb, [reingest(kb, target)])
         st.rerun()
     if target and remove:
         removed = kb.remove_source(target)
         _delete_uploaded_copy(Path(target), upload_dir(settings, settings.kb))
         notice = FileResult(short_source(target), True, f"removed ({removed} chunks)")
-        st.session_state[RESULTS_KEY] = [notice]
+        st.session_state[RESULTS_KEY] = (settings.kb, [notice])
         st.rerun()
 
 

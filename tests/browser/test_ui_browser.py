@@ -27,7 +27,7 @@ SAMPLE_QUESTIONS = [
     ("Who built the Harrow Point Lighthouse?", "harrow_point_lighthouse.md"),
 ]
 FINAL_SUMMARY = re.compile(r"\d+ sources?\b")
-DOC_COUNT = re.compile(r"^\d+ documents? · \d+ chunks$")
+DOC_COUNT = re.compile(r"^\d+ documents? · \d+ chunks?$")
 NEW_DOC = (
     "Quillmere otter count\n\n"
     "The Quillmere otter count is held every year on the first Sunday of October.\n"

@@ -143,3 +143,125 @@ def _has_cited(data_dir: Path, question: str) -> bool:
     except AssertionError:
         return False
     return True
+
+
+OTTER_DOC = (
+    "Quillmere otter count\n\n"
+    "The Quillmere otter count is held every year on the first Sunday of October.\n"
+    "Volunteers meet at the Reedhouse boathouse at seven in the morning.\n"
+)
+GOLDEN_CSV = (
+    "question,expected,source\n"
+    "How long is the Kestrel Bridge?,412 metres,kestrel_bridge.txt\n"
+    "Who built the Harrow Point Lighthouse?,Margaret Ellery,harrow_point_lighthouse.md\n"
+    "What colour is the Kestrel Bridge painted?,deep green,kestrel_bridge.txt\n"
+)
+
+
+def open_page(page: Any, title: str) -> None:
+    page.get_by_test_id("stSidebarNavLink").filter(has_text=title).click()
+    page.wait_for_url(f"**/{title.lower()}")
+    page.get_by_test_id("stFileUploaderDropzoneInput").wait_for(state="attached")
+
+
+def kb_choice(page: Any) -> Any:
+    """The sidebar's knowledge-base picker (its shown value is the active KB)."""
+    return page.get_by_test_id("stSidebar").get_by_role("combobox", name="Knowledge base")
+
+
+def test_3_create_kb_upload_ask_delete(browser_page: Any, ui_url: str, tmp_path: Path) -> None:
+    page = browser_page
+    page.goto(ui_url)
+    page.get_by_test_id("stChatInputTextArea").wait_for()
+    open_page(page, "Documents")
+    page.get_by_test_id("stExpander").filter(has_text="Knowledge bases").locator("summary").click()
+    page.get_by_label("New knowledge base", exact=True).fill("otters")
+    page.get_by_label("New knowledge base", exact=True).press("Enter")
+    page.get_by_role("button", name="Create").click()
+    created = page.get_by_test_id("stAlertContentSuccess").filter(has_text="Created knowledge base")
+    created.wait_for()
+    expect(page.get_by_text("Documents in otters")).to_be_visible()
+    expect(kb_choice(page)).to_have_value("otters")
+    doc = tmp_path / "quillmere_otters.txt"
+    doc.write_text(OTTER_DOC)
+    page.get_by_test_id("stFileUploaderDropzoneInput").set_input_files(str(doc))
+    added = page.get_by_test_id("stAlertContentSuccess").filter(has_text="quillmere_otters.txt")
+    added.wait_for(timeout=ANSWER_TIMEOUT_MS)
+    expect(page.get_by_text("1 document · ")).to_be_visible()
+    shot(page, "3a_new_kb_with_document")
+    page.get_by_test_id("stSidebarNavLink").filter(has_text="Chat").click()
+    answer = ask(page, "When is the Quillmere otter count held?")
+    answer.get_by_test_id("stExpander").first.wait_for(timeout=ANSWER_TIMEOUT_MS)
+    expect(answer).to_contain_text("quillmere_otters.txt")
+    open_page(page, "Documents")
+    page.get_by_test_id("stExpander").filter(has_text="Knowledge bases").locator("summary").click()
+    page.get_by_role("button", name="Delete otters…").click()
+    page.get_by_role("button", name="Delete for good").click()
+    page.get_by_test_id("stAlertContentSuccess").filter(
+        has_text="Deleted knowledge base otters"
+    ).wait_for()
+    expect(kb_choice(page)).to_have_value("default")
+    expect(page.get_by_text("Documents in default")).to_be_visible()
+    expect(page.get_by_text(re.compile(r"^\d+ documents · \d+ chunks$"))).to_be_visible()
+    assert page.get_by_test_id("stException").count() == 0
+    shot(page, "3b_kb_deleted_ui_usable")
+
+
+def test_4_golden_set_evaluate_results_and_chart(
+    browser_page: Any, ui_url: str, tmp_path: Path
+) -> None:
+    page = browser_page
+    page.goto(f"{ui_url}/quality")
+    page.get_by_test_id("stFileUploaderDropzoneInput").wait_for(state="attached")
+    golden = tmp_path / "golden.csv"
+    golden.write_text(GOLDEN_CSV)
+    page.get_by_test_id("stFileUploaderDropzoneInput").set_input_files(str(golden))
+    page.get_by_test_id("stAlertContentSuccess").filter(has_text="Imported 3 questions").wait_for()
+    for run in (1, 2):
+        if run == 2:  # a settings change between runs: fewer passages per answer
+            sidebar = page.get_by_test_id("stSidebar")
+            settings = sidebar.get_by_test_id("stExpander").filter(has_text="Answer settings")
+            settings.locator("summary").click()
+            sidebar.get_by_label("Passages per answer (top-k)", exact=True).fill("2")
+            sidebar.get_by_label("Passages per answer (top-k)", exact=True).press("Enter")
+            page.wait_for_timeout(1000)
+        page.get_by_role("button", name="Evaluate").click()
+        page.get_by_test_id("stProgress").wait_for()
+        done = page.get_by_test_id("stAlertContentSuccess").filter(has_text="Evaluated 3 questions")
+        done.wait_for(timeout=ANSWER_TIMEOUT_MS)
+    chart = page.get_by_test_id("stVegaLiteChart")
+    chart.wait_for()
+    expect(page.get_by_test_id("stMetric").first).to_be_visible()
+    assert page.get_by_test_id("stDataFrame").count() >= 2  # the editor and the results table
+    latest = page.get_by_role("combobox", name="Run")
+    expect(latest).to_have_value(re.compile(r"3 questions · top-k 2$"))
+    page.get_by_test_id("stDataFrame").last.scroll_into_view_if_needed()
+    shot(page, "4a_quality_results")
+    chart.scroll_into_view_if_needed()
+    shot(page, "4b_quality_chart")
+
+
+def test_5_pdf_passage_opens_with_page_text_and_page_image(browser_page: Any, ui_url: str) -> None:
+    page = browser_page
+    page.goto(ui_url)
+    page.get_by_test_id("stChatInputTextArea").wait_for()
+    answer = ask(page, "How long does the Tolwen Ferry crossing take?")
+    # The PDF's passage is cited ("[n] tolwen_ferry.pdf") or, if the model abstained, listed
+    # among the closest passages ("n. tolwen_ferry.pdf"): both open in the viewer.
+    own = answer.get_by_test_id("stExpander").filter(
+        has=page.locator("summary", has_text=re.compile(r"(\[\d+\]|\d+\.) tolwen_ferry\.pdf"))
+    )
+    assert own.count(), answer.inner_text()[:500]
+    own.first.locator("summary").click()
+    own.first.get_by_role("button", name="Open in document").click()
+    dialog = page.get_by_role("dialog")
+    document = dialog.get_by_test_id("rag-document")
+    document.wait_for()
+    assert re.search(r"Page \d", document.inner_text()), document.inner_text()
+    dialog.get_by_text(re.compile(r"Show page \d+ as an image")).click()
+    image = dialog.get_by_test_id("stImage")
+    image.wait_for()
+    box = image.locator("img").bounding_box()
+    assert box is not None and box["width"] > 300
+    image.scroll_into_view_if_needed()
+    shot(page, "5_pdf_page_image")

@@ -28,12 +28,14 @@ from tests.integration.test_api_serve import free_port, start_serve, stop_and_ch
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 CLIENTS = 4
-# unconstrained answers to an open question: long enough that every stream is still open when
-# the server dies (the kill follows the last client's first token by milliseconds)
+# unconstrained answers to an open question: each takes seconds to write, and the kill follows
+# the earliest draft token by milliseconds, so no stream can have finished before it
 QUESTION = "Describe the Harrow Point Lighthouse in detail: its history, builder and keepers."
 
 
-def stream_answer(url: str, first: threading.Event, out: dict[str, Any]) -> None:
+def stream_answer(url: str, opened: threading.Event, drafting: threading.Event,
+                  out: dict[str, Any]) -> None:  # fmt: skip
+    """Stream one answer; `opened` when the stream starts, `drafting` at its first draft token."""
     body = {"model": "rag:default", "stream": True,
             "messages": [{"role": "user", "content": QUESTION}]}  # fmt: skip
     events: list[Any] = []
@@ -45,13 +47,14 @@ def stream_answer(url: str, first: threading.Event, out: dict[str, Any]) -> None
                     continue
                 data = line[len("data: ") :]
                 events.append(data if data == "[DONE]" else json.loads(data))
+                opened.set()
                 choices = events[-1].get("choices") if isinstance(events[-1], dict) else None
                 if choices and choices[0]["delta"].get("rag_draft"):
-                    first.set()
+                    drafting.set()
     except Exception as exc:  # noqa: BLE001 - recorded and asserted on below
         out["exception"] = repr(exc)
     finally:
-        first.set()
+        opened.set()
         out["events"] = events
 
 
@@ -79,14 +82,19 @@ def test_model_server_killed_mid_stream(
         base.close()
         api, url = start_serve(tmp_path, llm_url, RAG_CONSTRAIN_ANSWERS="false",
                                RAG_LLM_MAX_TOKENS="256", RAG_LLM_MAX_RETRIES="0")  # fmt: skip
-        firsts = [threading.Event() for _ in range(CLIENTS)]
+        opened = [threading.Event() for _ in range(CLIENTS)]
+        drafting = threading.Event()
         results: list[dict[str, Any]] = [{} for _ in range(CLIENTS)]
-        threads = [threading.Thread(target=stream_answer, args=(url, firsts[i], results[i]))
-                   for i in range(CLIENTS)]  # fmt: skip
+        threads = [
+            threading.Thread(target=stream_answer, args=(url, opened[i], drafting, results[i]))
+            for i in range(CLIENTS)
+        ]
         for thread in threads:
             thread.start()
-        for event in firsts:
-            assert event.wait(timeout=600), "a stream never started"
+        # every stream is open, and the model is writing (at least the earliest one's draft)
+        for event in opened:
+            assert event.wait(timeout=600), "a stream never opened"
+        assert drafting.wait(timeout=600), "the model never started writing"
         kill_hard(vllm)
         for thread in threads:
             thread.join(timeout=300)
@@ -94,6 +102,7 @@ def test_model_server_killed_mid_stream(
             assert result.get("status") == 200 and "exception" not in result, result
             events = result["events"]
             assert events[-1] == "[DONE]", events[-3:]
+            assert isinstance(events[-2], dict) and "error" in events[-2], events[-3:]
             error = events[-2]["error"]
             assert error["code"] == "llm_unavailable" and error["message"], error
             assert error["type"] == "service_unavailable"

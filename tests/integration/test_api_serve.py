@@ -181,6 +181,15 @@ def test_readme_curl_examples_run(served: Served) -> None:
         assert '"error"' not in result.stdout, result.stdout
 
 
+def test_readme_python_example_runs(served: Served, capsys: pytest.CaptureFixture[str]) -> None:
+    readme = (REPO_ROOT / "README.md").read_text()
+    section = readme.split("\n## HTTP API\n", 1)[1].split("\n## ", 1)[0]
+    (code,) = re.findall(r"```python\n(.*?)```", section, re.S)
+    exec(code.replace("http://127.0.0.1:8300", served.url), {"RAG_KEY": served.key})  # noqa: S102
+    printed = capsys.readouterr().out
+    assert "harrow_point_lighthouse.md" in printed and "kestrel_bridge.txt" in printed
+
+
 def test_bad_requests_are_answered_and_the_server_keeps_serving(served: Served) -> None:
     chat = f"{served.url}/v1/chat/completions"
     bad = httpx.post(chat, content=b'{"model": ', headers={**served.headers,

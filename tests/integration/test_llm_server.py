@@ -19,7 +19,7 @@ from rag_app.errors import LLMError
 from rag_app.serving import server
 from rag_app.serving.llm import chat_model, ensure_llm_endpoint, served_model_name
 from rag_app.settings import Settings
-from tests.conftest import server_settings, session_data_dir
+from tests.conftest import TEST_PRESET, server_settings, session_data_dir
 
 pytestmark = pytest.mark.integration
 
@@ -224,6 +224,7 @@ def test_unreachable_base_url_is_a_clear_error(tmp_path: Path) -> None:
 def run_rag(data_dir: Path, port: int, *args: str) -> subprocess.CompletedProcess[str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("RAG_")}
     env.update({"RAG_DATA_DIR": str(data_dir), "RAG_LLM_PORT": str(port)})
+    env["RAG_LLM_PRESET"] = TEST_PRESET
     env["RAG_LLM_STARTUP_TIMEOUT"] = "900"
     return subprocess.run(
         [sys.executable, "-m", "rag_app.cli", *args],

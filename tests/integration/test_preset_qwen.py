@@ -12,6 +12,7 @@ import json
 import os
 import socket
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
@@ -89,6 +90,35 @@ def test_sample_question_is_answered(
     assert ingest_paths([SAMPLES_DIR], kb).added >= 5
     answer = ask(QUESTION, kb, settings=answer_settings)
     assert isinstance(answer, Answer)
-    assert answer.text.strip() and answer.kind in ("confident", "tentative", "abstained")
     assert answer.hits, "the lighthouse passage was not retrieved"
     assert answer.usage.completion_tokens > 0, "the Qwen server generated nothing"
+    # The acceptance question: the default preset names the builder, confident or tentative,
+    # always with the sentence that says so.
+    assert answer.text == "Margaret Ellery", answer.model_dump_json(indent=1)[:2000]
+    assert answer.kind in ("confident", "tentative") and answer.p_correct is not None
+    assert "built by the engineer Margaret Ellery" in answer.quote
+
+
+def test_cli_json_carries_the_kind_and_quote(
+    qwen_settings: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from typer.testing import CliRunner
+
+    from rag_app.cli import app
+    from rag_app.settings import get_settings
+
+    monkeypatch.setenv("RAG_DATA_DIR", str(tmp_path))
+    monkeypatch.setenv("RAG_LLM_BASE_URL", server.base_url(qwen_settings))
+    get_settings.cache_clear()
+    try:
+        runner = CliRunner()
+        ingested = runner.invoke(app, ["ingest", str(SAMPLES_DIR), "--json"])
+        assert ingested.exit_code == 0, ingested.output
+        result = runner.invoke(app, ["ask", QUESTION, "--json"])
+        assert result.exit_code == 0, result.output
+    finally:
+        get_settings.cache_clear()
+    doc = json.loads(result.stdout)
+    assert doc["text"] == "Margaret Ellery" and doc["kind"] in ("confident", "tentative")
+    assert "Margaret Ellery" in doc["citations"][0]["quote"]
+    assert 0.0 <= doc["p_correct"] <= 1.0 and doc["signals"]["logp_abstain"] <= 0.0

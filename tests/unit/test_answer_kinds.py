@@ -157,3 +157,20 @@ def test_cli_prints_one_labelled_verdict_for_each_kind(
         assert len(verdicts) == 1, printed  # exactly one verdict: nothing to misread
         if label.startswith("Tentative"):
             assert "The Harbor Point Lighthouse was built by Elena Marsh." in printed
+
+
+def test_a_miss_over_one_sentence_is_retried_over_a_wider_focus(tmp_path: Path) -> None:
+    kb = make_kb(tmp_path, write_gate(tmp_path / "gate.json", 3.0, 0.8, 0.3))
+    abstain = json.dumps({"answer": "I don't know based on the provided documents."})
+    llm = FakeListChatModel(responses=[abstain, '{"answer": "Elena Marsh"}'])
+    answer = ask(QUESTION, kb, settings=kb.settings, llm=llm)
+    assert answer.text == "Elena Marsh" and answer.kind == "confident"
+    assert answer.signals["widened"] == 1.0
+
+
+def test_a_gate_abstention_is_not_retried(tmp_path: Path) -> None:
+    kb = make_kb(tmp_path, write_gate(tmp_path / "gate.json", -3.0, 0.8, 0.3))
+    llm = FakeListChatModel(responses=['{"answer": "Elena Marsh"}', '{"answer": "1887"}'])
+    answer = ask(QUESTION, kb, settings=kb.settings, llm=llm)
+    assert answer.kind == "abstained" and "'Elena Marsh'" in answer.message
+    assert answer.signals["widened"] == 0.0

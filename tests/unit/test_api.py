@@ -7,6 +7,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import anyio
 import pytest
 from fastapi.testclient import TestClient
 from langchain_core.language_models.fake_chat_models import FakeListChatModel
@@ -14,7 +15,7 @@ from langchain_core.messages import AIMessageChunk
 from langchain_core.outputs import ChatGenerationChunk
 
 from rag_app.api import create_app
-from rag_app.api.chat import SseStream
+from rag_app.api.replies import SseStream, relay
 from rag_app.errors import LLMError
 from rag_app.pipeline import MAX_QUESTION_CHARS
 from rag_app.records import Answer, Citation
@@ -125,7 +126,7 @@ def test_tentative_answer_content_is_labelled_for_stock_clients(tmp_path: Path) 
     with TestClient(make_app(api_settings(tmp_path))) as client:
         state = client.app.state.api  # type: ignore[attr-defined]
         stream = SseStream(state, "local", "chatcmpl-x", "rag:docs", "docs", usage=False)
-        body = b"".join(stream.events("draft", iter([_answer("tentative", "Marsh")])))
+        body = b"".join(stream.events(iter(["draft", _answer("tentative", "Marsh")])))
     events = sse_events(body.decode())
     contents = [e["choices"][0]["delta"].get("content") for e in events[:-1]]
     assert "Probably Marsh (not verified)" in contents
@@ -147,14 +148,31 @@ def test_client_dropping_a_stream_stops_the_answer(tmp_path: Path) -> None:
     with TestClient(make_app(api_settings(tmp_path))) as client:
         state = client.app.state.api  # type: ignore[attr-defined]
         items = answer_stream()
-        events = SseStream(state, "local", "id", "rag:docs", "docs", False).events(
-            next(items), items
-        )
+        events = SseStream(state, "local", "id", "rag:docs", "docs", False).events(items)
         next(events), next(events)  # role chunk, first draft token: then the client goes away
         events.close()
         metrics = client.get("/metrics").text
     assert closed == [True]
     assert "rag_api_stream_disconnects_total 1.0" in metrics
+
+
+def test_relay_closes_the_event_generator_when_the_response_ends_early() -> None:
+    closed: list[bool] = []
+
+    def events() -> Iterator[bytes]:
+        try:
+            yield b"a"
+            yield b"b"
+        finally:
+            closed.append(True)
+
+    async def read_one() -> bytes:
+        body = relay(events())  # type: ignore[arg-type]
+        first = await body.__anext__()
+        await body.aclose()  # what the server does when the client is gone
+        return first
+
+    assert anyio.run(read_one) == b"a" and closed == [True]
 
 
 class DyingChatModel(FakeListChatModel):
@@ -379,3 +397,11 @@ def test_healthz_and_metrics(client: TestClient) -> None:
     assert 'rag_api_errors_total{endpoint="/v1/chat/completions",kind="404"} 1.0' in text
     assert 'rag_api_tokens_total{endpoint="/v1/chat/completions",kind="completion"}' in text
     assert "rag_api_request_seconds_bucket" in text
+
+
+def test_openapi_document_describes_every_endpoint(client: TestClient) -> None:
+    paths = client.get("/openapi.json").json()["paths"]
+    expected = ["/v1/chat/completions", "/v1/models", "/v1/kbs", "/v1/kbs/{kb}/documents"]
+    expected += ["/v1/jobs/{job_id}", "/v1/search", "/v1/answers", "/healthz", "/metrics"]
+    assert set(expected) <= set(paths)
+    assert client.get("/docs").status_code == 200

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
-from langchain_core.language_models.fake_chat_models import FakeListChatModel
 
 from eval.golden import (
     MAX_ITEMS,
@@ -21,7 +23,7 @@ from eval.golden_run import headline, past_runs, run_golden, run_rows
 from ingest.kb import KnowledgeBase, open_kb
 from ingest.pipeline import ingest_paths
 from rag_app.settings import Settings
-from tests.fakes import HashingEmbeddings
+from tests.fakes import HashingEmbeddings, KeyedChat
 
 CSV = (
     "question,expected,source\n"
@@ -96,17 +98,18 @@ def test_run_scores_each_question_and_keeps_history(kb: KnowledgeBase) -> None:
         *parse_golden("set.csv", CSV.encode()),
         GoldenItem(question="Who is the mayor?", expected=""),
     ]
-    # Answers come back in question order (concurrency 1): right, wrong, abstained.
-    llm = FakeListChatModel(
-        responses=[
-            json.dumps({"answer": "Ada Marsh"}),
-            json.dumps({"answer": "1887"}),
-            json.dumps({"answer": "I don't know based on the provided documents."}),
-        ]
+    llm = KeyedChat(
+        replies={
+            "Who built the lighthouse?": json.dumps({"answer": "Ada Marsh"}),
+            "How far is the lamp visible?": json.dumps({"answer": "1887"}),
+            "Who is the mayor?": json.dumps(
+                {"answer": "I don't know based on the provided documents."}
+            ),
+        }
     )
     seen: list[tuple[int, int]] = []
     summary = run_golden(
-        items, kb, kb.settings, llm=llm, concurrency=1, progress=lambda d, t: seen.append((d, t))
+        items, kb, kb.settings, llm=llm, concurrency=2, progress=lambda d, t: seen.append((d, t))
     )
     assert seen[0] == (0, 3) and seen[-1] == (3, 3)
     assert summary["questions"] == 3 and summary["errors"] == 0
@@ -131,3 +134,29 @@ def test_headline_counts_tentative_only_when_lenient() -> None:
     figures = headline(rows)
     assert figures["right"] == 50.0 and figures["lenient_right"] == 100.0
     assert figures["tentative"] == 50.0 and figures["source_hit"] is None
+
+
+def _rag(tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("RAG_")}
+    env.update({"RAG_DATA_DIR": str(tmp_path / "data"), "HF_HUB_OFFLINE": "1"})
+    return subprocess.run(
+        [sys.executable, "-m", "rag_app.cli", *args],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=tmp_path,
+        timeout=300,
+    )
+
+
+def test_cli_refuses_an_invalid_golden_file_in_one_line(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.csv"
+    bad.write_text("q,a\nWho?,Ada\n")
+    for args, needle in [
+        (("--kb", "docs", "--golden", str(bad)), "bad.csv: needs the columns 'question'"),
+        ((), "give --dataset FILE, or --golden FILE --kb NAME"),
+    ]:
+        result = _rag(tmp_path, "eval", "run", *args)
+        assert result.returncode != 0
+        assert result.stderr.strip().splitlines() == [f"error: {result.stderr.strip()[7:]}"]
+        assert needle in result.stderr

@@ -77,6 +77,7 @@ def test_deleting_the_active_kb_needs_confirmation_and_leaves_ui_usable(
     assert at.sidebar.selectbox(key="kb_name").value == "default"
     ok, _ = notices(at)
     assert any("Deleted knowledge base notes" in s for s in ok)
+    assert not any("tides.md" in s for s in ok), "results of the deleted KB are not shown"
     # The UI keeps working: the chat page answers with a clear message, uploads recreate a KB.
     at.switch_page("views/chat.py").run()
     at.chat_input[0].set_value("Anything?").run()
