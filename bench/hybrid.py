@@ -93,16 +93,15 @@ def build_writes(n: int, pool_size: int = POOL, seed: int = 0) -> list[Any]:
 
 def build_kb(n: int, data_dir: Path, pool: list[str], vectors: np.ndarray, seed: int) -> Any:
     """A FAISS+SQLite KB of n synthetic chunks written through the KB's own write path."""
-    from ingest.embed import SentenceEmbeddings, load_embedder
+    from ingest.embed import load_embedder
     from ingest.kb import open_kb
     from rag_app.settings import Settings
 
     settings = Settings(data_dir=data_dir)
     model = load_embedder(settings)
-    assert isinstance(model, SentenceEmbeddings)
     # No text->vector cache: every stage below repeats the same claims, and a user's next
     # question is new; cached, "embed query" would time a dictionary lookup.
-    uncached = SentenceEmbeddings(model.model, model.model_name, model.batch_size, cache_size=0)
+    uncached = model.with_cache(0)
     kb = open_kb(f"bench{n}", settings, create=True, embeddings=uncached)
     writes = synthetic_writes(n, pool, vectors, seed)
     batch = 250  # documents per catalog transaction (10k chunks)

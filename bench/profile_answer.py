@@ -185,11 +185,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     # each cached variant gets its own empty cache: no variant profits from another's warm-up
     model = embed.load_embedder(settings)
-    assert isinstance(model, embed.SentenceEmbeddings)
-    caches = [
-        embed.SentenceEmbeddings(model.model, model.model_name, model.batch_size, 20_000)
-        for _ in range(2)
-    ]
+    caches = [model.with_cache(20_000) for _ in range(2)]
     cached_kbs = [open_kb(KB_NAME, settings, embeddings=c) for c in caches]
 
     def reuse_cached(q: str) -> Any:

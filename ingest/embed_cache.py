@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import copy
 import threading
 from collections import OrderedDict
 from typing import Any
@@ -50,6 +51,15 @@ class CachedEmbeddings(Embeddings):
             while len(self._vectors) > self.cache_size:
                 self._vectors.popitem(last=False)
         return np.vstack([known[t] for t in texts])
+
+    def with_cache(self, cache_size: int) -> CachedEmbeddings:
+        """The same model behind a new, empty cache of this size (benchmarks compare caches)."""
+        twin = copy.copy(self)
+        twin.cache_size = cache_size
+        twin._vectors = OrderedDict()
+        twin._cache_lock = threading.Lock()
+        twin.requested = twin.encoded = 0
+        return twin
 
     def _encode(self, texts: list[str]) -> np.ndarray:
         raise NotImplementedError

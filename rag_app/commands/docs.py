@@ -73,12 +73,19 @@ def ingest(
     Exit code 0 if any document is in the KB afterwards (added, changed, unchanged); else 1.
     """
     missing = [str(p) for p in paths if not p.exists()]
-    if missing:  # before any model or index is loaded: one line, at once
+    if missing and len(missing) == len(paths):  # nothing to do: say so at once, load nothing
+        if as_json:
+            from ingest.pipeline import FileIssue, IngestSummary
+
+            issues = [FileIssue(source=m, reason="path does not exist") for m in missing]
+            typer.echo(IngestSummary(kb=kb or "", failed=issues).model_dump_json())
+            raise typer.Exit(1)
         from rag_app.errors import IngestError
 
         raise IngestError(
             f"no such file or folder: {', '.join(missing)} (check the path; nothing was ingested)"
         )
+    # A missing path beside existing ones is reported in the summary; the rest is ingested.
     from ingest.kb import open_kb
     from ingest.pipeline import ingest_paths
 

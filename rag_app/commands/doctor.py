@@ -33,13 +33,29 @@ def check_python() -> Check:
     )
 
 
-def check_importable(module: str, fix: str) -> Check:
-    """Really import it (seconds for vllm): a present but broken install must fail here."""
+def check_importable(module: str, fix: str, deep: bool = False) -> Check:
+    """Installed (fast: its spec and version), or with `deep` really imported (about 8 s for
+    vllm), so that a present but broken install fails here."""
+    if not deep:
+        if importlib.util.find_spec(module) is None:
+            return Check(module, False, "not installed", fix)
+        return Check(module, True, f"{module} {_version(module)} (installed; --deep imports it)")
     try:
         imported = importlib.import_module(module)
     except Exception as exc:  # any import-time failure is what we report
         return Check(module, False, f"import failed: {type(exc).__name__}: {exc}", fix)
-    return Check(module, True, f"{module} {getattr(imported, '__version__', '?')}")
+    return Check(module, True, f"{module} {getattr(imported, '__version__', '?')} (imported)")
+
+
+def _version(module: str) -> str:
+    from importlib import metadata
+
+    for dist in metadata.packages_distributions().get(module, [module]):
+        try:
+            return metadata.version(dist)
+        except metadata.PackageNotFoundError:
+            continue
+    return "?"
 
 
 def check_conflicts() -> Check:
@@ -128,12 +144,12 @@ def check_chromium() -> Check:
     return Check("chromium", found, detail, "apt-get install -y chromium", info_only=True)
 
 
-def run_checks(settings: Settings) -> list[Check]:
+def run_checks(settings: Settings, deep: bool = False) -> list[Check]:
     install = "run `bash scripts/setup.sh` (pip install -e '.[cpu,dev]')"
     return [
         check_python(),
-        check_importable("torch", install),
-        check_importable("vllm", install),
+        check_importable("torch", install, deep),
+        check_importable("vllm", install, deep),
         check_conflicts(),
         check_model(settings),
         check_dtype(settings),

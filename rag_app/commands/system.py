@@ -170,13 +170,21 @@ def llm_stop() -> None:
         typer.echo(f"no server started by rag is running on port {settings.llm_port}")
 
 
-def doctor() -> None:
-    """Check Python, torch, vllm, the model, the server and disk; say what to do about failures."""
+def doctor(
+    deep: bool = typer.Option(
+        False, "--deep", help="Really import torch and vllm (slow) to catch a broken install."
+    ),
+) -> None:
+    """Check Python, torch, vllm, the model, the server and disk; say what to do about failures.
+
+    Exit 1 only for what stops you; a model not prepared yet or a local server not running is
+    information (ask, chat, ui, serve and eval prepare and start them on demand).
+    """
     from rag_app.commands.doctor import run_checks
     from rag_app.settings import get_settings
 
     failed = False
-    for check in run_checks(get_settings()):
+    for check in run_checks(get_settings(), deep):
         mark = "ok  " if check.ok else ("info" if check.info_only else "FAIL")
         line = f"[{mark}] {check.name}: {check.detail}"
         if not check.ok:
