@@ -17,7 +17,12 @@ for _name in [n for n in os.environ if n.startswith("RAG_") and not n.startswith
 # No test may fail because the model server is slow on a busy host: tests that talk to the real
 # vLLM give each request this long (timeouts themselves are tested with explicit short values).
 LLM_TEST_TIMEOUT_S = os.environ.get("RAG_TEST_LLM_REQUEST_TIMEOUT", "900")
-os.environ["RAG_LLM_REQUEST_TIMEOUT"] = LLM_TEST_TIMEOUT_S
+SLOW_HOST_ENV = {
+    "RAG_LLM_REQUEST_TIMEOUT": LLM_TEST_TIMEOUT_S,
+    "RAG_AGENT_STEP_TIMEOUT": LLM_TEST_TIMEOUT_S,
+    "RAG_AGENT_TOTAL_TIMEOUT": str(4 * float(LLM_TEST_TIMEOUT_S)),
+}
+os.environ.update(SLOW_HOST_ENV)
 
 from rag_app.settings import Settings  # noqa: E402
 from tests.fakes import HashingEmbeddings  # noqa: E402
