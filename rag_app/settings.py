@@ -162,7 +162,7 @@ class Settings(BaseSettings):
         ge=0,
         le=1,
         description="Without a fitted gate (a custom model): answers whose mean token "
-        "probability is below this are tentative, below half of it abstain.",
+        "probability is below this are tentative, more than 0.1 below it abstain.",
     )
     support_threshold: float = Field(
         default=0.62, ge=0, le=1, description="Sentence support score needed to count as cited."

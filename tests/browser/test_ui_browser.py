@@ -74,7 +74,8 @@ def ask(page: Any, question: str, timeout_ms: int = ANSWER_TIMEOUT_MS) -> Any:
 
 def open_page(page: Any, title: str) -> None:
     page.get_by_test_id("stSidebarNavLink").filter(has_text=title).click()
-    page.wait_for_url(f"**/{'' if title == 'Chat' else title.lower()}")
+    path = "" if title == "Chat" else title.lower()
+    page.wait_for_url(re.compile(rf"/{path}(\?.*)?$"))  # the open chat's id may follow (?chat=)
     # Wait for the page's last element: everything above it has been drawn by then.
     last = "stChatInputTextArea" if title == "Chat" else "stFileUploaderDropzoneInput"
     page.get_by_test_id(last).wait_for(state="attached")

@@ -160,7 +160,7 @@ GOLDEN_CSV = (
 
 def open_page(page: Any, title: str) -> None:
     page.get_by_test_id("stSidebarNavLink").filter(has_text=title).click()
-    page.wait_for_url(f"**/{title.lower()}")
+    page.wait_for_url(re.compile(rf"/{title.lower()}(\?.*)?$"))  # ?chat=ID may follow
     page.get_by_test_id("stFileUploaderDropzoneInput").wait_for(state="attached")
 
 

@@ -58,8 +58,12 @@ def test_answer_in_one_document_is_found_and_cited(kb: KnowledgeBase, qid: str) 
 
 def test_question_the_documents_cannot_answer_abstains(kb: KnowledgeBase) -> None:
     answer = ask(QUESTIONS["unanswerable_population"]["question"], kb, settings=kb.settings)
-    assert answer.abstained and answer.text == ABSTAIN_PHRASE
-    assert answer.related and not answer.citations
+    # Never asserted as an answer: abstained, or at most a guess labelled as unverified.
+    assert answer.kind in ("abstained", "tentative"), answer.text
+    if answer.abstained:
+        assert answer.text == ABSTAIN_PHRASE and answer.related and not answer.citations
+    else:
+        assert answer.display_text().startswith("Probably") and answer.quote
 
 
 def test_follow_up_is_resolved_through_history(kb: KnowledgeBase) -> None:
