@@ -116,7 +116,10 @@ def llm_serve() -> None:
     from rag_app.settings import get_settings
 
     settings = get_settings()
-    if not server.status(settings).healthy:  # prepare here, so its progress lines are shown
+    current = server.status(settings)
+    if not current.healthy:  # prepare here, so its progress lines are shown
+        if not current.managed:
+            server.check_port_free(settings)  # a squatter: one line, before any preparing
         _prepare(settings, None, None)
     log = server.log_path(settings)
     dtype = server.server_dtype(settings)

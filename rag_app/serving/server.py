@@ -148,6 +148,15 @@ def _reuse(settings: Settings, current: ServerStatus) -> ServerStatus:
     return current
 
 
+def check_port_free(settings: Settings) -> None:
+    """LLMError when another program holds the port (checked before minutes of preparing)."""
+    if port_in_use(settings.llm_host, settings.llm_port):
+        raise LLMError(
+            f"port {settings.llm_port} on {settings.llm_host} is in use by another program "
+            "that is not an OpenAI-compatible server: free it or set RAG_LLM_PORT to another port"
+        )
+
+
 def _serve_locked(settings: Settings) -> ServerStatus:
     from rag_app.serving.model import prepare_model
 
@@ -157,11 +166,7 @@ def _serve_locked(settings: Settings) -> ServerStatus:
     if current.healthy:
         return _reuse(settings, current)
     pid_path(settings).unlink(missing_ok=True)  # stale: its process is gone
-    if port_in_use(settings.llm_host, settings.llm_port):
-        raise LLMError(
-            f"port {settings.llm_port} on {settings.llm_host} is in use by another program "
-            "that is not an OpenAI-compatible server: free it or set RAG_LLM_PORT to another port"
-        )
+    check_port_free(settings)
     prepared = prepare_model(settings)
     started = time.monotonic()
     pid = _launch(settings, prepared.path, prepared.served_name)

@@ -50,7 +50,7 @@ WATCH_STREAM = """() => {
 
 def shot(page: Any, name: str, focus: Any = None) -> None:
     """Save the visible page, scrolled to `focus`, once expanders have finished opening."""
-    if focus is not None:
+    if focus is not None and focus.count():  # a rerun may have replaced it: shoot the page
         focus.scroll_into_view_if_needed()
     page.wait_for_timeout(600)
     page.screenshot(path=str(ARTIFACTS / f"ui_{name}.png"))
@@ -69,6 +69,9 @@ def ask(page: Any, question: str, timeout_ms: int = ANSWER_TIMEOUT_MS) -> Any:
     # The summary "<mode> · … N sources" (or an "I don't know"/error notice) ends an answer.
     summary = answer.get_by_test_id("stCaptionContainer").filter(has_text=FINAL_SUMMARY)
     summary.or_(answer.get_by_test_id("stAlert")).first.wait_for(timeout=timeout_ms)
+    # The page reruns once more when the finished answer is stored in the chat (rag_app/ui/
+    # chat.py): let it settle, so the elements found next are not replaced under our hands.
+    page.wait_for_timeout(1500)
     return answer
 
 

@@ -114,7 +114,7 @@ def test_kill_mid_ingest_then_rerun(tmp_path: Path) -> None:
 
     summary = ingest_paths([root], kb)
     stored = len(kb.sources())
-    assert summary.failed == [] and stored == 6 + 30 and base_count < partial < kb.count()
+    assert summary.failed == [] and stored == 5 + 30 and base_count < partial < kb.count()
     assert summary.unchanged + summary.added == stored and summary.added > 0
     assert kb.count() == sum(s.chunks for s in kb.sources()) and index_matches_catalog(kb)
     assert ingest_paths([root], kb).unchanged == stored

@@ -58,7 +58,8 @@ def _run(dataset: Path, settings: Settings, out: Path, replies: list[str]) -> di
 
 
 def test_run_report_compare(dataset: Path, tmp_path: Path) -> None:
-    settings = Settings(data_dir=tmp_path / "data", min_relevance=0.0)
+    # Whole passages (context_sentences=0): one model reply per question, no wider second try.
+    settings = Settings(data_dir=tmp_path / "data", min_relevance=0.0, context_sentences=0)
     good = ['{"answer": "Rollo"}', '{"answer": "911"}', '{"answer": "a grey horse"}']
     bad = ['{"answer": "Charlemagne"}', '{"answer": "911"}', '{"answer": "a grey horse"}']
     run_a = _run(dataset, settings, tmp_path / "a", good)
