@@ -195,11 +195,15 @@ def test_3_create_kb_upload_ask_delete(browser_page: Any, ui_url: str, tmp_path:
     expect(answer).to_contain_text("quillmere_otters.txt")
     open_page(page, "Documents")
     page.get_by_test_id("stExpander").filter(has_text="Knowledge bases").locator("summary").click()
+    page.wait_for_timeout(1000)  # the expander's rerun: buttons drawn before it get replaced
     page.get_by_role("button", name="Delete otters…").click()
-    page.get_by_role("button", name="Delete for good").click()
+    confirm = page.get_by_role("button", name="Delete for good")
+    confirm.wait_for()
+    page.wait_for_timeout(1000)  # the confirmation comes with a rerun; a click during it is lost
+    confirm.click()
     page.get_by_test_id("stAlertContentSuccess").filter(
         has_text="Deleted knowledge base otters"
-    ).wait_for()
+    ).wait_for(timeout=ANSWER_TIMEOUT_MS)
     expect(kb_choice(page)).to_have_value("default")
     expect(page.get_by_text("Documents in default")).to_be_visible()
     expect(page.get_by_text(re.compile(r"^\d+ documents · \d+ chunks$"))).to_be_visible()
