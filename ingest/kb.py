@@ -102,6 +102,19 @@ class KnowledgeBase:
         self.vector_store = vector_store
         self._persisted_at = time.monotonic()
 
+    def stats(self) -> dict[str, Any]:
+        """Name, store, embedding model, chunker settings and sizes (CLI and API show this)."""
+        return {
+            "name": self.name,
+            "store": self.manifest.store,
+            "embedding_model": self.manifest.embedding_model,
+            "dimension": self.manifest.dimension,
+            "chunk_size": self.manifest.chunk_size,
+            "chunk_overlap": self.manifest.chunk_overlap,
+            "documents": len(self.sources()),
+            "chunks": self.count(),
+        }
+
     def count(self) -> int:
         return self.catalog.count()
 

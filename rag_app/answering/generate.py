@@ -191,10 +191,9 @@ def abstain_logprob(tokens: list[Token], raw: str) -> float | None:
     return max(starts) if starts else min(first.values()) - 1.0
 
 
-def answer_confidence(tokens: list[Token], raw: str) -> float | None:
-    """Geometric-mean probability of the tokens that spell the answer value (None if unknown)."""
-    picked = answer_logprobs(tokens, raw)
-    return math.exp(sum(picked) / len(picked)) if picked else None
+def confidence_of(logprobs: list[float]) -> float | None:
+    """Geometric-mean probability of the answer's tokens (None if unknown)."""
+    return math.exp(sum(logprobs) / len(logprobs)) if logprobs else None
 
 
 def _usage(meta: dict[str, Any] | None) -> Usage:
@@ -258,6 +257,7 @@ def stream_answer(
             yield visible[len(shown) :]
             shown = visible
     answer, reasoning, parsed = parse_reply(raw)
+    logprobs = answer_logprobs(tokens, raw) if parsed else []
     yield Generation(
         raw=raw,
         answer=answer,
@@ -265,7 +265,7 @@ def stream_answer(
         parsed=parsed,
         usage=usage,
         first_token_s=first,
-        confidence=answer_confidence(tokens, raw) if parsed else None,
-        logprobs=answer_logprobs(tokens, raw) if parsed else [],
+        confidence=confidence_of(logprobs),
+        logprobs=logprobs,
         abstain_logprob=abstain_logprob(tokens, raw) if parsed else None,
     )

@@ -38,20 +38,6 @@ def doc_id(source: str) -> str:
     return hashlib.sha256(source.encode("utf-8")).hexdigest()[:16]
 
 
-def kb_stats(kb: KnowledgeBase) -> dict[str, Any]:
-    sources = kb.sources()
-    return {
-        "name": kb.name,
-        "store": kb.manifest.store,
-        "embedding_model": kb.manifest.embedding_model,
-        "dimension": kb.manifest.dimension,
-        "chunk_size": kb.manifest.chunk_size,
-        "chunk_overlap": kb.manifest.chunk_overlap,
-        "documents": len(sources),
-        "chunks": kb.count(),
-    }
-
-
 def _documents(kb: KnowledgeBase) -> list[dict[str, Any]]:
     return [
         {
@@ -83,13 +69,13 @@ def create_kb(body: NewKb, request: Request, key: ApiKey = Depends(editor)) -> d
     state = api_state(request)
     if body.name in state.kb_names():
         raise ApiError(409, f"knowledge base {body.name!r} already exists", "kb_exists", "name")
-    return kb_stats(state.kb(body.name, create=True))
+    return state.kb(body.name, create=True).stats()
 
 
 @router.get("/v1/kbs/{kb}")
 def get_kb(kb: str, request: Request, key: ApiKey = Depends(reader)) -> dict[str, Any]:  # noqa: B008
     """Model, store, document and chunk counts (as `rag kb stats`)."""
-    return kb_stats(_open(request, key, kb))
+    return _open(request, key, kb).stats()
 
 
 @router.delete("/v1/kbs/{kb}")

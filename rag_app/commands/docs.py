@@ -115,20 +115,13 @@ def kb_list(as_json: JsonOption = False) -> None:
 
 
 def _stats(kb: KnowledgeBase) -> dict[str, Any]:
-    sources = kb.sources()
     return {
-        "name": kb.name,
+        **kb.stats(),
         "path": str(kb.path),
-        "store": kb.manifest.store,
-        "embedding_model": kb.manifest.embedding_model,
-        "dimension": kb.manifest.dimension,
-        "chunk_size": kb.manifest.chunk_size,
-        "chunk_overlap": kb.manifest.chunk_overlap,
-        "documents": len(sources),
-        "chunks": kb.count(),
         "bytes_on_disk": sum(p.stat().st_size for p in kb.path.rglob("*") if p.is_file()),
         "sources": [
-            {"source": s.source, "chunks": s.chunks, "ingested_at": s.ingested_at} for s in sources
+            {"source": s.source, "chunks": s.chunks, "ingested_at": s.ingested_at}
+            for s in kb.sources()
         ],
     }
 
