@@ -141,7 +141,10 @@ def main(argv: list[str] | None = None) -> int:
     llm = chat_model(settings)
     chosen = examples[: args.limit]
     report: dict[str, Any] = {"machine": machine_info(), "data": str(args.data), "modes": {}}
-    report["preset"] = settings.llm_preset  # RAG_LLM_PRESET; the served model is the endpoint's
+    from rag_app.serving.presets import resolve_preset
+
+    # RAG_LLM_PRESET (auto resolved for this CPU); the served model is the endpoint's
+    report["preset"] = resolve_preset(settings.llm_preset)[0]
     all_rows = []
     for mode in args.modes.split(","):
         started = time.perf_counter()

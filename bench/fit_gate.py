@@ -8,10 +8,13 @@ SQuAD F1 against the gold); label = span_f1 >= 0.5. A standardised logistic regr
 (scikit-learn) is scored by 5-fold stratified cross-validation: AUROC, and SQuAD F1 over ALL
 the questions (the model's own abstentions included) when each question is decided by its
 out-of-fold P(right). The thresholds are chosen on those out-of-fold estimates:
-- answer_at maximises strict F1 (tentative answers count as abstentions);
+- answer_at maximises strict F1 (tentative answers count as abstentions), optionally among the
+  thresholds whose HasAns F1 stays at or above --min-hasans-f1 (a floor on helpfulness);
 - tentative_at is the lowest P at which the answers between it and answer_at are still right
   at least TENTATIVE_PRECISION of the time, so a "probably X" is worth showing.
 `--write` stores the final fit (all rows) as rag_app/answering/gates/<preset>.json (plain JSON).
+`--holdout R3 ...` scores that final gate on gate-off runs of other questions (ids seen in
+training are dropped), exactly as answering applies it: the held-out check to report beside CV.
 """
 
 from __future__ import annotations
@@ -25,7 +28,7 @@ import numpy as np
 
 from bench.common import print_section, write_results
 from eval.runner import read_rows
-from rag_app.answering.gate import GATES_DIR
+from rag_app.answering.gate import GATES_DIR, GateModel
 
 RIGHT_F1 = 0.5
 TENTATIVE_PRECISION = 0.35
@@ -34,7 +37,14 @@ C = 0.1  # inverse regularisation: CV AUROC 0.786 at 0.05-0.3 vs 0.783 at 1 (Qwe
 
 
 def load(run_dirs: list[Path]) -> list[dict[str, Any]]:
-    rows = [r for d in run_dirs for r in read_rows(d) if not r.get("error")]
+    """Result rows of the runs, each question once: samples of different seeds overlap, and a
+    question in two CV folds would leak its label."""
+    unique: dict[str, dict[str, Any]] = {}
+    for run_dir in run_dirs:
+        for row in read_rows(run_dir):
+            if not row.get("error"):
+                unique.setdefault(str(row["id"]), row)
+    rows = list(unique.values())
     if not rows:
         raise SystemExit(f"no result rows in {', '.join(map(str, run_dirs))}")
     return rows
@@ -59,7 +69,9 @@ def overall_f1(rows: list[dict[str, Any]], p: dict[str, float], threshold: float
 
 def breakdown(rows: list[dict[str, Any]], p: dict[str, float], threshold: float) -> dict[str, Any]:
     """Strict HasAns F1, NoAns accuracy and answered precision when answering at `threshold`."""
-    has, no, answered, right = [], [], 0, 0
+    has: list[float] = []
+    no: list[float] = []
+    answered, right = 0, 0
     for row in rows:
         if row["id"] in p:
             answer = p[row["id"]] >= threshold
@@ -106,11 +118,42 @@ def tentative_threshold(p: np.ndarray, y: np.ndarray, answer_at: float) -> float
     return float(best)
 
 
+def holdout(gate: GateModel, run_dirs: list[Path], seen: set[str]) -> dict[str, Any]:
+    """Strict/lenient scores of `gate` on gate-off runs, as answering would decide them."""
+    if not run_dirs:
+        return {}
+    from sklearn.metrics import roc_auc_score
+
+    rows = [r for r in load(run_dirs) if str(r["id"]) not in seen]
+    if not rows:
+        raise SystemExit("--holdout: every question was also in the training runs")
+    gated = [r for r in rows if r.get("signals") and r.get("span")]
+    p = {r["id"]: gate.p_correct({k: float(v) for k, v in r["signals"].items()}) for r in gated}
+    y = [float(r["scores"]["span_f1"] or 0.0) >= RIGHT_F1 for r in gated]
+    return {
+        "questions": len(rows),
+        "auroc": float(roc_auc_score(y, [p[r["id"]] for r in gated])) if len(set(y)) > 1 else None,
+        "strict_f1": overall_f1(rows, p, gate.answer_at),
+        "lenient_f1": overall_f1(rows, p, gate.tentative_at),
+        "always_abstain_f1": 100 * sum(not r["has_answer"] for r in rows) / len(rows),
+        **{k.removeprefix("cv_"): v for k, v in breakdown(rows, p, gate.answer_at).items()},
+    }
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("runs", nargs="+", type=Path, help="run folders of `rag eval run`")
     parser.add_argument("--preset", required=True, help="model preset the runs used")
     parser.add_argument("--write", action="store_true", help="store the gate JSON in the package")
+    parser.add_argument(
+        "--min-hasans-f1",
+        type=float,
+        default=0.0,
+        help="answer_at: best strict F1 among thresholds with CV HasAns F1 >= this",
+    )
+    parser.add_argument(
+        "--holdout", nargs="+", type=Path, default=[], help="gate-off runs to score the gate on"
+    )
     args = parser.parse_args()
 
     from sklearn.metrics import roc_auc_score
@@ -124,8 +167,8 @@ def main() -> None:
     auroc = float(roc_auc_score(y, oof))
     p = {r["id"]: float(v) for r, v in zip(gated, oof, strict=True)}
     grid = [round(t, 3) for t in np.linspace(0.0, 1.0, 201)]
-    scored = [(overall_f1(rows, p, t), t) for t in grid]
-    best_f1, answer_at = max(scored)
+    helpful = [t for t in grid if breakdown(rows, p, t)["cv_HasAns_f1"] >= args.min_hasans_f1]
+    best_f1, answer_at = max((overall_f1(rows, p, t), t) for t in helpful or grid)
     tentative_at = tentative_threshold(oof, y, answer_at)
     baseline_conf = roc_auc_score(y, x[:, features.index("logp_mean")])
     results = {
@@ -148,20 +191,24 @@ def main() -> None:
     weights = dict(zip(features, logistic.coef_[0].round(4).tolist(), strict=True))
     print_section(f"Answer gate for {args.preset} ({FOLDS}-fold CV)", [results])
     print_section("Weights (standardised signals)", [weights])
+    gate = {
+        "name": args.preset,
+        "features": features,
+        "mean": scaler.mean_.round(6).tolist(),
+        "scale": scaler.scale_.round(6).tolist(),
+        "coef": logistic.coef_[0].round(6).tolist(),
+        "intercept": round(float(logistic.intercept_[0]), 6),
+        "answer_at": answer_at,
+        "tentative_at": tentative_at,
+        "info": {k: v for k, v in results.items() if k != "preset"}
+        | {"runs": [str(r) for r in args.runs], "min_hasans_f1": args.min_hasans_f1},
+    }
+    held = holdout(GateModel(**gate), args.holdout, {str(r["id"]) for r in rows})
+    if held:
+        print_section(f"Held out: the final gate on {held['questions']} other questions", [held])
+        results["holdout"] = held
     write_results(f"gate_{args.preset}", results | {"weights": weights}, vars(args))
     if args.write:
-        gate = {
-            "name": args.preset,
-            "features": features,
-            "mean": scaler.mean_.round(6).tolist(),
-            "scale": scaler.scale_.round(6).tolist(),
-            "coef": logistic.coef_[0].round(6).tolist(),
-            "intercept": round(float(logistic.intercept_[0]), 6),
-            "answer_at": answer_at,
-            "tentative_at": tentative_at,
-            "info": {k: v for k, v in results.items() if k != "preset"}
-            | {"runs": [str(r) for r in args.runs]},
-        }
         path = GATES_DIR / f"{args.preset}.json"
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(json.dumps(gate, indent=2) + "\n", encoding="utf-8")

@@ -22,6 +22,7 @@ from rag_app.answering.retrieve import retrieve
 from rag_app.answering.spans import candidate_spans
 from rag_app.answering.verify import markers_in, strip_markers, verify
 from rag_app.records import ABSTAIN_PHRASE, Answer, AnswerKind, Citation, Hit, Mode, Timings, Usage
+from rag_app.serving.presets import resolve_preset
 
 if TYPE_CHECKING:
     from langchain_core.language_models import BaseChatModel
@@ -152,7 +153,8 @@ def judge(
     seen: dict[str, float], gen: Generation, settings: Settings, model: str = ""
 ) -> tuple[AnswerKind, float | None]:
     """(kind, P(right)) from the answering model's fitted gate; else from token confidence."""
-    gate = load_gate(settings.answer_gate, gate_name(model, settings.llm_preset))
+    preset, _ = resolve_preset(settings.llm_preset)
+    gate = load_gate(settings.answer_gate, gate_name(model, preset))
     if gate is not None and not gen.logprobs and any(f.startswith("logp") for f in gate.features):
         gate = None  # fitted on token log-probabilities this endpoint did not return
     if gate is None:

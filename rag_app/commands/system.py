@@ -56,7 +56,11 @@ def _model_line(settings: Settings) -> str:
         return f"unavailable: {used['error']}"
     if used["chosen_by"] == "llm_base_url":
         return f"remote endpoint {used['endpoint']} (llm_base_url; presets unused)"
-    by = f"preset {used['preset']}" if used["preset"] else "llm_model (overrides llm_preset)"
+    by = (
+        f"preset {used['preset']} ({used['preset_reason']})"
+        if used["preset"]
+        else "llm_model (overrides llm_preset)"
+    )
     state = f"prepared at {used['prepared']}" if used["prepared"] else "not prepared yet"
     return f"{by}: {used['file']}, served as {used['served_name']!r}, {state}"
 
@@ -83,12 +87,13 @@ def model_prepare(
 @model_app.command("presets")
 def model_presets() -> None:
     """List the model presets and which one is in force."""
-    from rag_app.serving.presets import PRESETS
+    from rag_app.serving.presets import AUTO, PRESETS, resolve_preset
     from rag_app.settings import get_settings
 
-    current = get_settings().llm_preset
+    current, why = resolve_preset(get_settings().llm_preset)
     for name, entry in PRESETS.items():
         typer.echo(f"{'*' if name == current else ' '} {name:20} {entry.summary}")
+    typer.echo(f"  {AUTO:20} the 1.5B on CPUs with AMX, else the 0.5B; in force: {why}")
 
 
 def _prepare(settings: Settings, model: str | None, preset: str | None) -> PreparedModel:

@@ -15,7 +15,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from rag_app.errors import ModelError
-from rag_app.serving.presets import Preset, Progress, ensure_preset_file, get_preset
+from rag_app.serving.presets import (
+    Preset,
+    Progress,
+    ensure_preset_file,
+    get_preset,
+    resolve_preset,
+)
 from rag_app.settings import Settings
 
 DEFAULT_GGUF_NAME = "SmolLM2-135M-Instruct.Q4_1.gguf"
@@ -246,6 +252,7 @@ def model_in_use(settings: Settings) -> dict[str, str | None]:
     return {
         "chosen_by": "llm_model" if choice.preset is None else "llm_preset",
         "preset": choice.preset.name if choice.preset else None,
+        "preset_reason": resolve_preset(settings.llm_preset)[1] if choice.preset else None,
         "file": str(choice.source),
         "served_name": choice.served_name,
         "prepared": str(prepared) if prepared else None,

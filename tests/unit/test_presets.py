@@ -16,12 +16,14 @@ import pytest
 from rag_app.errors import ModelError
 from rag_app.serving.model import MARKER, choose_model, find_prepared, prepare_model
 from rag_app.serving.presets import (
+    AUTO,
     PRESETS,
     Preset,
     assemble,
     ensure_preset_file,
     get_preset,
     part_paths,
+    resolve_preset,
     split_parts,
 )
 from rag_app.settings import LlmPreset, Settings
@@ -70,8 +72,26 @@ def leftovers(folder: Path) -> list[Path]:
 
 
 def test_preset_names_match_the_setting_choices() -> None:
-    assert list(PRESETS) == list(typing.get_args(LlmPreset))
-    assert Settings.model_fields["llm_preset"].default in PRESETS
+    assert [AUTO, *PRESETS] == list(typing.get_args(LlmPreset))
+    assert Settings.model_fields["llm_preset"].default == AUTO
+
+
+@pytest.mark.parametrize(
+    ("flags", "expected"),
+    [
+        ({"avx2", "avx512f", "avx512_bf16", "amx_bf16", "amx_tile"}, "qwen2.5-coder-1.5b"),
+        ({"avx2", "avx512f", "avx512_bf16"}, "qwen2.5-coder-0.5b"),  # bf16, but no AMX
+        ({"avx2"}, "qwen2.5-coder-0.5b"),
+        (set(), "qwen2.5-coder-0.5b"),  # flags unreadable: the quicker model
+    ],
+)
+def test_auto_preset_picks_by_the_cpu(flags: set[str], expected: str) -> None:
+    preset, why = resolve_preset(AUTO, frozenset(flags))
+    assert preset == expected and why.startswith("auto:")
+    assert resolve_preset("smollm2-135m", frozenset(flags)) == (
+        "smollm2-135m",
+        "llm_preset=smollm2-135m",
+    )  # a named preset is never second-guessed
 
 
 def test_split_presets_name_their_packages_and_files() -> None:
@@ -210,8 +230,7 @@ def test_preset_setting_chooses_file_and_served_name(tmp_path: Path) -> None:
     assert find_prepared(settings) is None  # nothing downloaded by merely choosing
 
 
-def test_default_preset_is_the_bundled_model(settings: Settings) -> None:
+def test_default_preset_is_the_one_auto_picks(settings: Settings) -> None:
     choice = choose_model(settings)
-    assert choice.preset is not None and choice.preset.name == settings.llm_preset
-    if settings.llm_preset == "smollm2-135m":
-        assert choice.served_name == "smollm2-135m-instruct"
+    assert choice.preset is not None and choice.preset.name == resolve_preset(AUTO)[0]
+    assert choice.served_name == choice.preset.served_name
