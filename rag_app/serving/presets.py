@@ -112,7 +112,12 @@ def resolve_preset(name: str, flags: frozenset[str] | None = None) -> tuple[str,
     fast = [flag for flag in AUTO_FAST_FLAGS if flag in flags]
     if fast:
         return AUTO_FAST, f"auto: the CPU has {', '.join(fast)} (fast bf16 matrix units)"
-    return AUTO_SMALL, "auto: no amx_bf16 on this CPU, so the quicker 0.5B"
+    return AUTO_SMALL, f"auto: no {'/'.join(AUTO_FAST_FLAGS)} on this CPU, so the quicker model"
+
+
+def auto_rule() -> str:
+    """What `auto` does, in words (for `rag model presets`), from the constants above."""
+    return f"{AUTO_FAST} on CPUs with {'/'.join(AUTO_FAST_FLAGS)}, else {AUTO_SMALL}"
 
 
 def get_preset(name: str) -> Preset:
