@@ -3,6 +3,11 @@
 Every client must get a well-formed OpenAI error event (then `data: [DONE]`), the API must keep
 serving (503 while the model server is down) and recover by itself once it is back. This test
 starts its own vLLM server on a free port: killing the session's shared one would break others.
+
+No stream may finish before the kill, on any host: a short answer from a fast CPU once did. So
+the test's vLLM runs one sequence at a time (`--max-num-seqs 1`) and the test first fills that
+slot with a long request of its own (`ignore_eos`, thousands of tokens); the answers' requests
+then queue inside vLLM with their streams open, and the kill cuts them all.
 """
 
 from __future__ import annotations
@@ -12,6 +17,7 @@ import json
 import os
 import signal
 import threading
+import time
 from pathlib import Path
 from typing import Any
 
@@ -28,14 +34,12 @@ from tests.integration.test_api_serve import free_port, start_serve, stop_and_ch
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 CLIENTS = 4
-# unconstrained answers to an open question: each takes seconds to write, and the kill follows
-# the earliest draft token by milliseconds, so no stream can have finished before it
 QUESTION = "Describe the Harrow Point Lighthouse in detail: its history, builder and keepers."
+BLOCKER_TOKENS = 3000  # minutes of decoding on these CPUs; the kill follows within seconds
 
 
-def stream_answer(url: str, opened: threading.Event, drafting: threading.Event,
-                  out: dict[str, Any]) -> None:  # fmt: skip
-    """Stream one answer; `opened` when the stream starts, `drafting` at its first draft token."""
+def stream_answer(url: str, opened: threading.Event, out: dict[str, Any]) -> None:
+    """Stream one answer through `rag serve`; `opened` once its first event arrives."""
     body = {"model": "rag:default", "stream": True,
             "messages": [{"role": "user", "content": QUESTION}]}  # fmt: skip
     events: list[Any] = []
@@ -48,14 +52,41 @@ def stream_answer(url: str, opened: threading.Event, drafting: threading.Event,
                 data = line[len("data: ") :]
                 events.append(data if data == "[DONE]" else json.loads(data))
                 opened.set()
-                choices = events[-1].get("choices") if isinstance(events[-1], dict) else None
-                if choices and choices[0]["delta"].get("rag_draft"):
-                    drafting.set()
     except Exception as exc:  # noqa: BLE001 - recorded and asserted on below
         out["exception"] = repr(exc)
     finally:
         opened.set()
         out["events"] = events
+
+
+def hold_the_slot(llm_url: str, writing: threading.Event, out: dict[str, Any]) -> None:
+    """A long completion straight to vLLM: it holds the only sequence slot until the kill."""
+    model = httpx.get(f"{llm_url}/models", timeout=30).json()["data"][0]["id"]
+    body = {"model": model, "prompt": "Once upon a time", "stream": True,
+            "max_tokens": BLOCKER_TOKENS, "ignore_eos": True}  # fmt: skip
+    out["finish_reason"] = None
+    try:
+        with httpx.stream("POST", f"{llm_url}/completions", json=body, timeout=600) as reply:
+            for line in reply.iter_lines():
+                if not line.startswith("data: {"):
+                    continue
+                choice = json.loads(line[len("data: ") :])["choices"][0]
+                writing.set()
+                out["finish_reason"] = choice.get("finish_reason") or out["finish_reason"]
+    except httpx.HTTPError as exc:
+        out["exception"] = repr(exc)  # the expected end: the server died under it
+    finally:
+        writing.set()
+
+
+def queued_in_vllm(llm_url: str) -> float:
+    """vLLM's `num_requests_waiting` gauge: requests accepted but not yet scheduled."""
+    metrics = httpx.get(llm_url.removesuffix("/v1") + "/metrics", timeout=30).text
+    return sum(
+        float(line.rsplit(" ", 1)[1])
+        for line in metrics.splitlines()
+        if line.startswith("vllm:num_requests_waiting")
+    )
 
 
 def kill_hard(settings: Settings) -> None:
@@ -74,6 +105,7 @@ def test_model_server_killed_mid_stream(
     tmp_path: Path, tmp_path_factory: pytest.TempPathFactory
 ) -> None:
     vllm = server_settings(session_data_dir(tmp_path_factory), free_port())
+    vllm = vllm.model_copy(update={"llm_extra_args": ["--max-num-seqs", "1"]})
     llm_url = server.serve(vllm).base_url
     api = None
     try:
@@ -82,20 +114,29 @@ def test_model_server_killed_mid_stream(
         base.close()
         api, url = start_serve(tmp_path, llm_url, RAG_CONSTRAIN_ANSWERS="false",
                                RAG_LLM_MAX_TOKENS="256", RAG_LLM_MAX_RETRIES="0")  # fmt: skip
+        writing, blocker = threading.Event(), dict[str, Any]()
+        holder = threading.Thread(target=hold_the_slot, args=(llm_url, writing, blocker))
+        holder.start()
+        assert writing.wait(timeout=600) and "exception" not in blocker, blocker
         opened = [threading.Event() for _ in range(CLIENTS)]
-        drafting = threading.Event()
         results: list[dict[str, Any]] = [{} for _ in range(CLIENTS)]
         threads = [
-            threading.Thread(target=stream_answer, args=(url, opened[i], drafting, results[i]))
+            threading.Thread(target=stream_answer, args=(url, opened[i], results[i]))
             for i in range(CLIENTS)
         ]
         for thread in threads:
             thread.start()
-        # every stream is open, and the model is writing (at least the earliest one's draft)
+        # every stream is open, and answers' requests wait inside vLLM behind the long one (the
+        # rest wait in rag serve's in-flight limiter and will meet a dead server)
         for event in opened:
             assert event.wait(timeout=600), "a stream never opened"
-        assert drafting.wait(timeout=600), "the model never started writing"
+        deadline = time.monotonic() + 600
+        while queued_in_vllm(llm_url) < 1:
+            assert time.monotonic() < deadline, "no answer request reached vLLM"
+            time.sleep(0.2)
         kill_hard(vllm)
+        holder.join(timeout=60)
+        assert blocker["finish_reason"] is None, f"the long request finished first: {blocker}"
         for thread in threads:
             thread.join(timeout=300)
         for result in results:
