@@ -9,6 +9,9 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 # The one abstention phrase. The prompts tell the model to say it, the code checks for it,
 # and the tests import it from here (never a copy of the string).
 ABSTAIN_PHRASE = "I don't know based on the provided documents."
+# Streamed between two drafts when answering retries over a wider context: a line break for
+# front ends that just append the text, a marker for those that label each draft.
+DRAFT_RESTART = "\n"
 
 Mode = Literal["direct", "cot", "cited", "agent"]
 # confident: the gate trusts the grounded span; tentative: the span is grounded in a passage but

@@ -21,7 +21,17 @@ from rag_app.answering.history import History, condense
 from rag_app.answering.retrieve import retrieve
 from rag_app.answering.spans import candidate_spans
 from rag_app.answering.verify import markers_in, strip_markers, verify
-from rag_app.records import ABSTAIN_PHRASE, Answer, AnswerKind, Citation, Hit, Mode, Timings, Usage
+from rag_app.records import (
+    ABSTAIN_PHRASE,
+    DRAFT_RESTART,
+    Answer,
+    AnswerKind,
+    Citation,
+    Hit,
+    Mode,
+    Timings,
+    Usage,
+)
 from rag_app.serving.presets import resolve_preset
 
 if TYPE_CHECKING:
@@ -250,7 +260,7 @@ def answer_stream(
         widened = answer is not None
         if answer is not None:
             run.usage = answer.usage  # the first try's tokens count too
-            yield "\n"  # the streamed draft starts again, over the wider context
+            yield DRAFT_RESTART  # the streamed draft starts again, over the wider context
         answer = yield from attempt(run, base, settings, llm, sentences, widened)
         if not missed(answer):
             break

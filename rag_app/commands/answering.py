@@ -100,13 +100,17 @@ def stream_to_terminal(
 ) -> Answer:
     """Stream the draft answer's tokens, then print the verified answer and its sources."""
     from rag_app.pipeline import ask_stream
-    from rag_app.records import Answer
+    from rag_app.records import DRAFT_RESTART, Answer
 
     draft, final = "", None
     for item in ask_stream(question, kb, mode, history, settings, llm):
         if isinstance(item, Answer):
             final = item
         else:
+            if item == DRAFT_RESTART and draft:  # a second try, over wider passages
+                typer.secho("\nDraft (unverified, wider context): ", dim=True, nl=False)
+                draft += item
+                continue
             if not draft:  # the model's words stream as a draft; the verdict below decides
                 typer.secho("Draft (unverified): ", dim=True, nl=False)
             draft += item

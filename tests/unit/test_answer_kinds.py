@@ -168,6 +168,21 @@ def test_a_miss_over_one_sentence_is_retried_over_a_wider_focus(tmp_path: Path) 
     assert answer.signals["widened"] == 1.0
 
 
+def test_cli_labels_the_second_draft_of_a_widened_retry(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from rag_app.commands.answering import stream_to_terminal
+
+    kb = make_kb(tmp_path, write_gate(tmp_path / "gate.json", 3.0, 0.8, 0.3))
+    abstain = json.dumps({"answer": "I don't know based on the provided documents."})
+    llm = FakeListChatModel(responses=[abstain, '{"answer": "Elena Marsh"}'])
+    stream_to_terminal(QUESTION, kb, "direct", [], kb.settings, llm)
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].startswith("Draft (unverified): I don't know")
+    assert lines[1] == "Draft (unverified, wider context): Elena Marsh", lines
+    assert "Answer: Elena Marsh" in lines
+
+
 def test_a_gate_abstention_is_not_retried(tmp_path: Path) -> None:
     kb = make_kb(tmp_path, write_gate(tmp_path / "gate.json", -3.0, 0.8, 0.3))
     llm = FakeListChatModel(responses=['{"answer": "Elena Marsh"}', '{"answer": "1887"}'])
