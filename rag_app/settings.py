@@ -68,12 +68,12 @@ class Settings(BaseSettings):
 
     # --- LLM ---------------------------------------------------------------------------------
     llm_preset: LlmPreset = Field(
-        # auto: Qwen-1.5B where the CPU has AMX (bf16 at full speed), else Qwen-0.5B; both
-        # answer far better than the 135M model (README "Answer quality").
+        # auto: Qwen-1.5B unless the machine lacks the RAM for it, then Qwen-0.5B; both answer
+        # far better than the 135M model (README "Which preset").
         default="auto",
         description="Model preset served locally (`rag model prepare --preset`): auto (the "
-        "1.5B on CPUs with AMX, else the 0.5B), smollm2-135m, qwen2.5-coder-0.5b or "
-        "qwen2.5-coder-1.5b; llm_model and llm_base_url override it.",
+        "1.5B when the machine has the RAM for it, else the 0.5B), smollm2-135m, "
+        "qwen2.5-coder-0.5b or qwen2.5-coder-1.5b; llm_model and llm_base_url override it.",
     )
     llm_model: str = Field(
         default="",

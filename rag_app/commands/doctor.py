@@ -95,14 +95,21 @@ def check_model(settings: Settings) -> Check:
 
 def check_dtype(settings: Settings) -> Check:
     """The dtype a local server would get, and the CPU flags behind the choice."""
-    from rag_app.serving.cpu import read_cpu_flags, reported_flags
-    from rag_app.serving.server import cpu_only, server_dtype
+    from rag_app.serving.cpu import read_cpu_flags, reported_flags, usable_cores
+    from rag_app.serving.server import cpu_only, server_dtype, server_env
 
     choice = server_dtype(settings)
     detail = f"{choice.dtype}: {choice.reason}"
     if cpu_only():
         present = [flag for flag, has in reported_flags(read_cpu_flags()).items() if has]
         detail += f" [cpu flags: {', '.join(present) or 'none of interest'}]"
+        reserved = server_env().get("VLLM_CPU_NUM_OF_RESERVED_CPU")
+        cores = usable_cores()
+        detail += f"; {cores} cores, " + (
+            "the model runs on all of them (VLLM_CPU_NUM_OF_RESERVED_CPU=0)"
+            if reserved == "0"
+            else f"vLLM keeps {reserved or 1} for its frontend"
+        )
     return Check("llm dtype", True, detail, info_only=True)
 
 

@@ -20,7 +20,7 @@ from importlib import metadata
 from pathlib import Path
 
 from rag_app.errors import ModelError
-from rag_app.serving.cpu import read_cpu_flags
+from rag_app.serving.cpu import choose_dtype, memory_gib, read_cpu_flags
 
 Progress = Callable[[str], None]
 CHUNK = 1 << 20
@@ -92,32 +92,46 @@ PRESETS: dict[str, Preset] = {
 
 
 AUTO = "auto"
-# With AMX, vLLM's CPU backend runs the 1.5B in bf16 at ~60 SQuAD questions/min on 2 cores and
-# it reads far better (HasAns F1 65 vs 54, gate off); elsewhere (AVX2 laptops, AVX-512 without
-# AMX) it costs ~3x the 0.5B's time per answer, too slow for chat (README "Answer quality").
-AUTO_FAST_FLAGS = ("amx_bf16",)
-AUTO_FAST, AUTO_SMALL = "qwen2.5-coder-1.5b", "qwen2.5-coder-0.5b"
+# The 1.5B reads far better than the 0.5B (held-out SQuAD F1 63.9 vs 53.7 with their gates, the
+# 0.5B barely above always-abstaining) for 2-3x the time per answer: 1.8 s on a 2-core AMX host
+# in bf16, 3.8 s on an emulated AVX2 host in float32 (0.5B: 1.45 s; README "Which preset"). What
+# rules it out is memory. vLLM's three processes held 14.4 GB in float32 (the worker 12.2: the
+# weights, oneDNN's packed copy of them, the 2 GiB KV cache) and 9.7 GB in bf16; the app takes
+# ~1 GB more. The rest is room for the OS and the user's other programs.
+AUTO_MODEL, AUTO_SMALL = "qwen2.5-coder-1.5b", "qwen2.5-coder-0.5b"
+AUTO_MIN_RAM_GIB = {"bfloat16": 14.0, "float32": 20.0}
 
 
 @lru_cache(maxsize=1)
-def _host_flags() -> frozenset[str]:
-    return read_cpu_flags()
+def _host() -> tuple[float, str]:
+    """This host's RAM (GiB) and the dtype the local server gets on it with llm_dtype=auto."""
+    return memory_gib(), choose_dtype("auto", read_cpu_flags()).dtype
 
 
-def resolve_preset(name: str, flags: frozenset[str] | None = None) -> tuple[str, str]:
-    """(preset, why) for a preset name; `auto` picks by the CPU (flags default: this host's)."""
+def resolve_preset(
+    name: str, ram_gib: float | None = None, dtype: str | None = None
+) -> tuple[str, str]:
+    """(preset, why) for a preset name; `auto` picks by the RAM the 1.5B needs in `dtype`.
+
+    `ram_gib` and `dtype` default to this host's (dtype: what llm_dtype=auto picks here).
+    """
     if name != AUTO:
         return name, f"llm_preset={name}"
-    flags = _host_flags() if flags is None else flags
-    fast = [flag for flag in AUTO_FAST_FLAGS if flag in flags]
-    if fast:
-        return AUTO_FAST, f"auto: the CPU has {', '.join(fast)} (fast bf16 matrix units)"
-    return AUTO_SMALL, f"auto: no {'/'.join(AUTO_FAST_FLAGS)} on this CPU, so the quicker model"
+    host_ram, host_dtype = _host()
+    ram = host_ram if ram_gib is None else ram_gib
+    dtype = host_dtype if dtype is None else dtype
+    need = AUTO_MIN_RAM_GIB.get(dtype, AUTO_MIN_RAM_GIB["float32"])
+    if ram >= need:
+        return AUTO_MODEL, f"auto: {ram:.1f} GiB of RAM, enough for the 1.5B in {dtype}"
+    return AUTO_SMALL, (
+        f"auto: {ram:.1f} GiB of RAM, under the {need:g} GiB the 1.5B needs in {dtype}: the 0.5B"
+    )
 
 
 def auto_rule() -> str:
     """What `auto` does, in words (for `rag model presets`), from the constants above."""
-    return f"{AUTO_FAST} on CPUs with {'/'.join(AUTO_FAST_FLAGS)}, else {AUTO_SMALL}"
+    needs = " or ".join(f"{gib:g} GiB in {dtype}" for dtype, gib in AUTO_MIN_RAM_GIB.items())
+    return f"{AUTO_MODEL} on machines with the RAM for it ({needs}), else {AUTO_SMALL}"
 
 
 def get_preset(name: str) -> Preset:

@@ -21,12 +21,15 @@ import httpx
 import psutil
 
 from rag_app.errors import LLMError
-from rag_app.serving.cpu import DtypeChoice, choose_dtype, read_cpu_flags
+from rag_app.serving.cpu import (
+    DtypeChoice,
+    choose_dtype,
+    cpu_server_env,
+    read_cpu_flags,
+    usable_cores,
+)
 from rag_app.settings import Settings
 
-# vLLM's CPU backend reserves this many GiB for the KV cache (0 = its own, larger, default).
-# SEE: vllm/envs.py VLLM_CPU_KVCACHE_SPACE
-DEFAULT_CPU_KVCACHE_GIB = "2"
 LOG_TAIL_LINES = 25
 PROBE_TIMEOUT_S = 5.0  # /v1/models is instant when idle, slow on a busy 2-core machine
 STOP_GRACE_S = 10.0  # vLLM exits in ~1 s; uvicorn may wait for in-flight streams
@@ -208,7 +211,8 @@ def server_env() -> dict[str, str]:
     env.setdefault("VLLM_NO_USAGE_STATS", "1")
     env.setdefault("DO_NOT_TRACK", "1")
     if cpu_only():
-        env.setdefault("VLLM_CPU_KVCACHE_SPACE", DEFAULT_CPU_KVCACHE_GIB)
+        for name, value in cpu_server_env(usable_cores()).items():
+            env.setdefault(name, value)
     return env
 
 

@@ -121,6 +121,8 @@ def test_doctor_reports_a_server_that_starts_on_demand_as_information(tmp_path: 
     assert server.startswith("[info]") and f":{port}/v1" in server and "on demand" in server
     model = next(line for line in lines if "] model" in line)
     assert model.startswith("[info]") and "rag model prepare" in model
+    dtype = next(line for line in lines if "] llm dtype" in line)
+    assert " cores, " in dtype and ("bfloat16" in dtype or "float32" in dtype), dtype
 
 
 @pytest.mark.slow

@@ -11,9 +11,11 @@ import importlib
 import typing
 from pathlib import Path
 
+import psutil
 import pytest
 
 from rag_app.errors import ModelError
+from rag_app.serving.cpu import memory_gib
 from rag_app.serving.model import MARKER, choose_model, find_prepared, prepare_model
 from rag_app.serving.presets import (
     AUTO,
@@ -77,21 +79,32 @@ def test_preset_names_match_the_setting_choices() -> None:
 
 
 @pytest.mark.parametrize(
-    ("flags", "expected"),
+    ("ram_gib", "dtype", "expected"),
     [
-        ({"avx2", "avx512f", "avx512_bf16", "amx_bf16", "amx_tile"}, "qwen2.5-coder-1.5b"),
-        ({"avx2", "avx512f", "avx512_bf16"}, "qwen2.5-coder-0.5b"),  # bf16, but no AMX
-        ({"avx2"}, "qwen2.5-coder-0.5b"),
-        (set(), "qwen2.5-coder-0.5b"),  # flags unreadable: the quicker model
+        (23.5, "float32", "qwen2.5-coder-1.5b"),  # this project's 2-core machines, AVX2 or not
+        (23.5, "bfloat16", "qwen2.5-coder-1.5b"),
+        (15.5, "float32", "qwen2.5-coder-0.5b"),  # a 16 GB AVX2 laptop: float32 1.5B too big
+        (15.5, "bfloat16", "qwen2.5-coder-1.5b"),  # ... but with native bf16 it fits
+        (11.7, "bfloat16", "qwen2.5-coder-0.5b"),  # a 12 GB machine: 9.7 GB for vLLM is too much
     ],
 )
-def test_auto_preset_picks_by_the_cpu(flags: set[str], expected: str) -> None:
-    preset, why = resolve_preset(AUTO, frozenset(flags))
-    assert preset == expected and why.startswith("auto:")
-    assert resolve_preset("smollm2-135m", frozenset(flags)) == (
+def test_auto_preset_picks_by_the_memory(ram_gib: float, dtype: str, expected: str) -> None:
+    preset, why = resolve_preset(AUTO, ram_gib, dtype)
+    assert preset == expected and why.startswith("auto:") and f"{ram_gib:.1f} GiB" in why
+    assert dtype in why
+    assert resolve_preset("smollm2-135m", ram_gib, dtype) == (
         "smollm2-135m",
         "llm_preset=smollm2-135m",
     )  # a named preset is never second-guessed
+
+
+def test_memory_is_capped_by_a_container_limit(tmp_path: Path) -> None:
+    limit = tmp_path / "memory.max"
+    limit.write_text(f"{6 * 2**30}\n")
+    assert memory_gib(limit) == pytest.approx(6.0)
+    limit.write_text("max\n")  # no limit: the machine's memory
+    assert memory_gib(limit) == pytest.approx(psutil.virtual_memory().total / 2**30)
+    assert memory_gib(tmp_path / "missing") == memory_gib(limit)
 
 
 def test_split_presets_name_their_packages_and_files() -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import socket
 import subprocess
 import sys
@@ -11,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from rag_app.serving import server
+from rag_app.serving.cpu import KVCACHE_GIB, cpu_server_env, usable_cores
 from rag_app.settings import Settings
 
 
@@ -44,7 +46,17 @@ def test_environment_keeps_user_choices(monkeypatch: pytest.MonkeyPatch) -> None
     if server.cpu_only():
         assert env["VLLM_CPU_KVCACHE_SPACE"] == "7"
         monkeypatch.delenv("VLLM_CPU_KVCACHE_SPACE")
-        assert server.server_env()["VLLM_CPU_KVCACHE_SPACE"] == server.DEFAULT_CPU_KVCACHE_GIB
+        assert server.server_env()["VLLM_CPU_KVCACHE_SPACE"] == KVCACHE_GIB
+        monkeypatch.setenv("VLLM_CPU_NUM_OF_RESERVED_CPU", "1")
+        assert server.server_env()["VLLM_CPU_NUM_OF_RESERVED_CPU"] == "1"
+
+
+def test_small_machines_run_the_model_on_every_core() -> None:
+    assert cpu_server_env(2) == {"VLLM_CPU_KVCACHE_SPACE": KVCACHE_GIB,
+                                 "VLLM_CPU_NUM_OF_RESERVED_CPU": "0"}  # fmt: skip
+    assert cpu_server_env(1)["VLLM_CPU_NUM_OF_RESERVED_CPU"] == "0"
+    assert "VLLM_CPU_NUM_OF_RESERVED_CPU" not in cpu_server_env(8)  # vLLM's own default there
+    assert 1 <= usable_cores() <= (os.cpu_count() or 1)
 
 
 def test_status_of_a_free_port_is_not_running(tmp_path: Path) -> None:
