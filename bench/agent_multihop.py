@@ -141,10 +141,10 @@ def main(argv: list[str] | None = None) -> int:
     llm = chat_model(settings)
     chosen = examples[: args.limit]
     report: dict[str, Any] = {"machine": machine_info(), "data": str(args.data), "modes": {}}
-    from rag_app.serving.presets import resolve_preset
+    from rag_app.serving.presets import preset_for
 
     # RAG_LLM_PRESET (auto resolved for this CPU); the served model is the endpoint's
-    report["preset"] = resolve_preset(settings.llm_preset)[0]
+    report["preset"] = preset_for(settings)[0]
     all_rows = []
     for mode in args.modes.split(","):
         started = time.perf_counter()

@@ -268,7 +268,7 @@ def main_dtypes(args: argparse.Namespace, settings: Any) -> int:
     from transformers import AutoTokenizer
 
     from rag_app.serving.model import prepare_model
-    from rag_app.serving.presets import resolve_preset
+    from rag_app.serving.presets import preset_for
 
     folder = str(prepare_model(settings, progress=print).path)
     counter = TokenCounter(AutoTokenizer.from_pretrained(folder))
@@ -277,7 +277,7 @@ def main_dtypes(args: argparse.Namespace, settings: Any) -> int:
     with library_threads(torch_n=n, faiss_n=n):
         rows = measure_dtypes(args, settings, kb, questions, counter)
     print_section("End-to-end answering (ask_stream) by dtype", rows)
-    preset = resolve_preset(settings.llm_preset)[0]
+    preset = preset_for(settings)[0]
     params = {**vars(args), "model": folder, "preset": preset, **cpu_facts(settings)}
     path = write_results("serve_dtype", {"runs": rows}, params)
     print(f"wrote {path}")

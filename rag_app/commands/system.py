@@ -87,10 +87,11 @@ def model_prepare(
 @model_app.command("presets")
 def model_presets() -> None:
     """List the model presets and which one is in force."""
-    from rag_app.serving.presets import AUTO, PRESETS, auto_rule, resolve_preset
+    from rag_app.serving.presets import AUTO, PRESETS, auto_rule, preset_for
     from rag_app.settings import get_settings
 
-    current, why = resolve_preset(get_settings().llm_preset)
+    settings = get_settings()
+    current, why = preset_for(settings)
     for name, entry in PRESETS.items():
         typer.echo(f"{'*' if name == current else ' '} {name:20} {entry.summary}")
     typer.echo(f"  {AUTO:20} {auto_rule()}; in force: {why}")

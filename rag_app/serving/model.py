@@ -20,7 +20,7 @@ from rag_app.serving.presets import (
     Progress,
     ensure_preset_file,
     get_preset,
-    resolve_preset,
+    preset_for,
 )
 from rag_app.settings import Settings
 
@@ -70,7 +70,7 @@ def choose_model(
         source = _checked_path(model or settings.llm_model)
         return ModelChoice(source, served_name_for(source, settings), None)
     chosen = preset if preset is not None else settings.llm_preset
-    entry = get_preset(chosen) if isinstance(chosen, str) else chosen
+    entry = get_preset(chosen, settings.llm_dtype) if isinstance(chosen, str) else chosen
     if not entry.parts:
         source = default_gguf_path()
         return ModelChoice(source, served_name_for(source, settings), entry)
@@ -252,7 +252,7 @@ def model_in_use(settings: Settings) -> dict[str, str | None]:
     return {
         "chosen_by": "llm_model" if choice.preset is None else "llm_preset",
         "preset": choice.preset.name if choice.preset else None,
-        "preset_reason": resolve_preset(settings.llm_preset)[1] if choice.preset else None,
+        "preset_reason": preset_for(settings)[1] if choice.preset else None,
         "file": str(choice.source),
         "served_name": choice.served_name,
         "prepared": str(prepared) if prepared else None,

@@ -21,6 +21,7 @@ from pathlib import Path
 
 from rag_app.errors import ModelError
 from rag_app.serving.cpu import choose_dtype, memory_gib, read_cpu_flags
+from rag_app.settings import Settings
 
 Progress = Callable[[str], None]
 CHUNK = 1 << 20
@@ -103,23 +104,24 @@ AUTO_MIN_RAM_GIB = {"bfloat16": 14.0, "float32": 20.0}
 
 
 @lru_cache(maxsize=1)
-def _host() -> tuple[float, str]:
-    """This host's RAM (GiB) and the dtype the local server gets on it with llm_dtype=auto."""
-    return memory_gib(), choose_dtype("auto", read_cpu_flags()).dtype
+def _host() -> tuple[float, frozenset[str]]:
+    """This host's RAM (GiB) and CPU flags, read once per process."""
+    return memory_gib(), read_cpu_flags()
 
 
 def resolve_preset(
-    name: str, ram_gib: float | None = None, dtype: str | None = None
+    name: str, llm_dtype: str = "auto", ram_gib: float | None = None
 ) -> tuple[str, str]:
-    """(preset, why) for a preset name; `auto` picks by the RAM the 1.5B needs in `dtype`.
+    """(preset, why) for a preset name; `auto` picks by the RAM the 1.5B needs in the dtype
+    the local server will get (`llm_dtype`, auto = by the CPU flags, as serving does).
 
-    `ram_gib` and `dtype` default to this host's (dtype: what llm_dtype=auto picks here).
+    `ram_gib` defaults to this host's.
     """
     if name != AUTO:
         return name, f"llm_preset={name}"
-    host_ram, host_dtype = _host()
+    host_ram, flags = _host()
     ram = host_ram if ram_gib is None else ram_gib
-    dtype = host_dtype if dtype is None else dtype
+    dtype = choose_dtype(llm_dtype, flags).dtype
     need = AUTO_MIN_RAM_GIB.get(dtype, AUTO_MIN_RAM_GIB["float32"])
     if ram >= need:
         return AUTO_MODEL, f"auto: {ram:.1f} GiB of RAM, enough for the 1.5B in {dtype}"
@@ -128,15 +130,20 @@ def resolve_preset(
     )
 
 
+def preset_for(settings: Settings) -> tuple[str, str]:
+    """(preset, why) for the settings' llm_preset, with auto judged for their llm_dtype."""
+    return resolve_preset(settings.llm_preset, settings.llm_dtype)
+
+
 def auto_rule() -> str:
     """What `auto` does, in words (for `rag model presets`), from the constants above."""
     needs = " or ".join(f"{gib:g} GiB in {dtype}" for dtype, gib in AUTO_MIN_RAM_GIB.items())
     return f"{AUTO_MODEL} on machines with the RAM for it ({needs}), else {AUTO_SMALL}"
 
 
-def get_preset(name: str) -> Preset:
-    """The preset of that name (`auto` resolved for this CPU)."""
-    resolved, _ = resolve_preset(name)
+def get_preset(name: str, llm_dtype: str = "auto") -> Preset:
+    """The preset of that name (`auto` resolved for this machine and dtype)."""
+    resolved, _ = resolve_preset(name, llm_dtype)
     try:
         return PRESETS[resolved]
     except KeyError:

@@ -24,6 +24,7 @@ from typing import Any
 import httpx
 import psutil
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 
 from ingest.kb import open_kb
 from ingest.pipeline import ingest_paths
@@ -83,9 +84,10 @@ def queued_in_vllm(llm_url: str) -> float:
     """vLLM's `num_requests_waiting` gauge: requests accepted but not yet scheduled."""
     metrics = httpx.get(llm_url.removesuffix("/v1") + "/metrics", timeout=30).text
     return sum(
-        float(line.rsplit(" ", 1)[1])
-        for line in metrics.splitlines()
-        if line.startswith("vllm:num_requests_waiting")
+        sample.value
+        for family in text_string_to_metric_families(metrics)
+        if family.name == "vllm:num_requests_waiting"
+        for sample in family.samples
     )
 
 

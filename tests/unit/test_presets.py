@@ -25,6 +25,7 @@ from rag_app.serving.presets import (
     ensure_preset_file,
     get_preset,
     part_paths,
+    preset_for,
     resolve_preset,
     split_parts,
 )
@@ -89,10 +90,10 @@ def test_preset_names_match_the_setting_choices() -> None:
     ],
 )
 def test_auto_preset_picks_by_the_memory(ram_gib: float, dtype: str, expected: str) -> None:
-    preset, why = resolve_preset(AUTO, ram_gib, dtype)
+    preset, why = resolve_preset(AUTO, dtype, ram_gib)
     assert preset == expected and why.startswith("auto:") and f"{ram_gib:.1f} GiB" in why
     assert dtype in why
-    assert resolve_preset("smollm2-135m", ram_gib, dtype) == (
+    assert resolve_preset("smollm2-135m", dtype, ram_gib) == (
         "smollm2-135m",
         "llm_preset=smollm2-135m",
     )  # a named preset is never second-guessed
@@ -245,5 +246,5 @@ def test_preset_setting_chooses_file_and_served_name(tmp_path: Path) -> None:
 
 def test_default_preset_is_the_one_auto_picks(settings: Settings) -> None:
     choice = choose_model(settings)
-    assert choice.preset is not None and choice.preset.name == resolve_preset(AUTO)[0]
+    assert choice.preset is not None and choice.preset.name == preset_for(settings)[0]
     assert choice.served_name == choice.preset.served_name
