@@ -1,5 +1,5 @@
 """Agent vs direct on multi-hop questions (HotpotQA dev distractor sample): answer EM/F1, success,
-gold-paragraph recall, steps and time per question.
+confident coverage and precision, gold-paragraph recall, steps and time per question.
 
 The knowledge base holds every context paragraph of the selected questions (source id = title),
 so each question's 2 gold paragraphs sit among its 8 distractors and the other questions' text.
@@ -86,6 +86,8 @@ def run_one(ex: dict[str, Any], mode: str, kb: Any, settings: Any, llm: Any) -> 
         "gold": ex["answer"],
         "prediction": prediction,
         "abstained": answer.abstained,
+        "kind": answer.kind,
+        "p_correct": answer.p_correct,
         "em": em,
         "f1": f1,
         "recall": len(gold & seen) / len(gold),
@@ -100,12 +102,20 @@ def run_one(ex: dict[str, Any], mode: str, kb: Any, settings: Any, llm: Any) -> 
 
 def summarise(rows: list[dict[str, Any]], wall: float) -> dict[str, Any]:
     n = len(rows) or 1
+    # "Right" is success (F1 >= 0.5), as in success_rate: precision of the answers shown as
+    # confident, and coverage = the share of questions that got one.
+    confident = [r for r in rows if r.get("kind") == "confident"]
     return {
         "questions": len(rows),
         "answer_em": round(100 * sum(r["em"] for r in rows) / n, 1),
         "answer_f1": round(100 * sum(r["f1"] for r in rows) / n, 1),
         "success_rate": round(100 * sum(r["f1"] >= 0.5 for r in rows) / n, 1),
         "abstained": round(100 * sum(bool(r.get("abstained")) for r in rows) / n, 1),
+        "confident_coverage": round(100 * len(confident) / n, 1),
+        "confident_precision": round(
+            100 * sum(r["f1"] >= 0.5 for r in confident) / (len(confident) or 1), 1
+        ),
+        "tentative": round(100 * sum(r.get("kind") == "tentative" for r in rows) / n, 1),
         "gold_paragraph_recall": round(100 * sum(r["recall"] for r in rows) / n, 1),
         "mean_steps": round(sum(r["steps"] for r in rows) / n, 2),
         "mean_tokens": round(sum(r.get("tokens", 0) for r in rows) / n),

@@ -1,4 +1,5 @@
-"""Cold CLI commands: `rag --help`, `rag kb list`, `rag search`, `rag ask --json`, before vs after.
+"""Cold CLI commands: `rag --help`, `kb list`, `search`, `ingest` of one file, `ask --json`,
+before vs after.
 
 Each timed run is a fresh `python -m rag_app.cli ...` process (cold interpreter: every import
 is paid again). The OS page cache is warm: each command runs once untimed per version first, so
@@ -8,6 +9,8 @@ never `git stash` a shared tree) run through PYTHONPATH from its own folder, che
 from there; "after" is this tree. The two alternate run by run, so load from other processes
 hits both alike. Each version ingests the same documents into its own temp data dir first (the
 "after" ingest also leaves the ONNX export of the embedding model there, as any ingest does).
+`rag ingest ONE_FILE` re-ingests one small new file into the existing KB each run (a fresh copy
+under a new name and new words, so every run adds a document: load, chunk, embed, write).
 `ask` needs a running server: --llm-url (default $RAG_LLM_BASE_URL, else the shared test server).
 
     python -m bench.cli_cold --before /tmp/rag_before --runs 5
@@ -19,6 +22,7 @@ import argparse
 import json
 import os
 import resource
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -38,9 +42,10 @@ COMMANDS: dict[str, list[str]] = {
     "rag --help": ["--help"],
     "rag kb list": ["kb", "list"],
     "rag search": ["search", "lighthouse"],
+    "rag ingest ONE_FILE": ["ingest", "{one_file}", "--json"],
     "rag ask --json": ["ask", "--json", QUESTION],
 }
-TARGETS_S = {"rag --help": 1.0, "rag kb list": 1.0, "rag search": 3.0}
+TARGETS_S = {"rag --help": 1.0, "rag kb list": 1.0, "rag search": 3.0, "rag ingest ONE_FILE": 1.5}
 
 
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
@@ -79,6 +84,7 @@ class Version:
 
     def run(self, args: Sequence[str]) -> tuple[float, float, subprocess.CompletedProcess[str]]:
         """(wall s, CPU s of the child, result); cwd is the checkout, so `-m` finds its code."""
+        args = [_one_file() if a == "{one_file}" else a for a in args]
         before = resource.getrusage(resource.RUSAGE_CHILDREN)
         start = time.perf_counter()
         done = subprocess.run(
@@ -103,6 +109,21 @@ class Version:
         stray = [f for f in out if not Path(f).resolve().is_relative_to(self.root)]
         if stray:
             raise SystemExit(f"{self.label} imports {stray}, not from {self.root}")
+
+
+_ONE_FILE_RUNS = [0]
+_ONE_FILE_DIR = Path(tempfile.gettempdir()) / f"rag-cli-cold-one-{os.getpid()}"
+
+
+def _one_file() -> str:
+    """A new small text file for each `rag ingest ONE_FILE` run (so none is 'unchanged')."""
+    _ONE_FILE_RUNS[0] += 1
+    n = _ONE_FILE_RUNS[0]
+    folder = _ONE_FILE_DIR
+    folder.mkdir(exist_ok=True)
+    path = folder / f"note-{n}.txt"
+    path.write_text(f"Note {n}: the ferry to Tolwen leaves at {n % 24:02d}:15 on weekdays.\n")
+    return str(path)
 
 
 def ingest(version: Version, docs: Path) -> float:
@@ -175,7 +196,10 @@ def main(argv: Sequence[str] | None = None) -> None:
         load_start = os.getloadavg()[0]
         ingest_s = {v.label: ingest(v, args.docs) for v in versions}
         print(f"ingested {args.docs} ({json.dumps(ingest_s)} s)", flush=True)
-        samples = measure(versions, commands, args.runs)
+        try:
+            samples = measure(versions, commands, args.runs)
+        finally:
+            shutil.rmtree(_ONE_FILE_DIR, ignore_errors=True)
     rows = summarise(samples)
     load_end = os.getloadavg()[0]
     title = f"cold CLI commands, {args.runs} runs each (page cache warm; load avg 1m "

@@ -50,6 +50,33 @@ def reliability(pairs: Sequence[tuple[float, bool]], bins: int = BINS) -> list[d
     return out
 
 
+def ece(pairs: Sequence[tuple[float, bool]], bins: int = BINS) -> float | None:
+    """Expected calibration error: the count-weighted gap between predicted and observed."""
+    if not pairs:
+        return None
+    return sum(
+        b["n"] * abs(b["predicted"] - b["observed"]) for b in reliability(pairs, bins)
+    ) / len(pairs)
+
+
+def _right(row: dict[str, Any]) -> bool:
+    return bool(row.get("has_answer")) and float(row["scores"].get("f1") or 0.0) >= RIGHT_F1
+
+
+def kind_precision(rows: Sequence[dict[str, Any]]) -> dict[str, float | None]:
+    """What the kinds promise, measured: the share of confident answers that are right, the
+    share of answerable questions answered confidently and right (coverage), and the share
+    answered right when tentative answers count too (lenient coverage)."""
+    confident = [r for r in rows if r.get("kind") == "confident"]
+    answerable = [r for r in rows if r.get("has_answer")]
+    shown = [r for r in answerable if r.get("kind") in ("confident", "tentative")]
+    return {
+        "confident_precision": sum(map(_right, confident)) / len(confident) if confident else None,
+        "coverage": sum(map(_right, confident)) / len(answerable) if answerable else None,
+        "lenient_coverage": sum(map(_right, shown)) / len(answerable) if answerable else None,
+    }
+
+
 def gate_summary(rows: Sequence[dict[str, Any]]) -> dict[str, Any]:
     pairs = gated(rows)
     if not pairs:
@@ -58,6 +85,8 @@ def gate_summary(rows: Sequence[dict[str, Any]]) -> dict[str, Any]:
     return {
         "gated_answers": len(pairs),
         "auroc": auroc(pairs),
+        "ece": ece(pairs),
+        **kind_precision(rows),
         "confident": kinds.count("confident"),
         "tentative": kinds.count("tentative"),
         "abstained": kinds.count("abstained"),

@@ -1,4 +1,4 @@
-"""Golden sets: a knowledge base's own test questions (question, expected answer, source?).
+"""Golden sets: a knowledge base's own test questions (question, expected answer, source?, type?).
 
 A user writes them in the UI or imports a CSV/JSONL file; they live beside the KB's quality
 runs in `<data_dir>/quality/<kb>/golden.jsonl` (written atomically). A file that is not a valid
@@ -24,6 +24,7 @@ MAX_ITEMS = 500
 QUESTION_COLUMNS = ("question",)
 EXPECTED_COLUMNS = ("expected", "expected_answer", "answer")
 SOURCE_COLUMNS = ("source", "expected_source")
+CATEGORY_COLUMNS = ("category", "type")  # other columns (notes, evidence) are ignored
 
 
 class GoldenItem(BaseModel):
@@ -34,8 +35,13 @@ class GoldenItem(BaseModel):
     question: str = Field(min_length=1, max_length=1000)
     expected: str = Field(default="", max_length=1000)
     source: str = Field(default="", max_length=500, description="File name of the source.")
+    category: str = Field(
+        default="",
+        max_length=40,
+        description="Question type (fact, two-hop, unanswerable...); runs report figures by it.",
+    )
 
-    @field_validator("question", "expected", "source", mode="before")
+    @field_validator("question", "expected", "source", "category", mode="before")
     @classmethod
     def _strip(cls, value: object) -> object:
         return " ".join(value.split()) if isinstance(value, str) else value
@@ -105,6 +111,7 @@ def _item(name: str, line: int, row: dict[str, object]) -> GoldenItem:
             question=_pick(row, QUESTION_COLUMNS),  # type: ignore[arg-type]
             expected=_pick(row, EXPECTED_COLUMNS),  # type: ignore[arg-type]
             source=_pick(row, SOURCE_COLUMNS),  # type: ignore[arg-type]
+            category=_pick(row, CATEGORY_COLUMNS),  # type: ignore[arg-type]
         )
     except ValidationError as exc:
         err = exc.errors()[0]
@@ -118,7 +125,7 @@ def _check_columns(name: str, columns: list[str]) -> None:
     if not found & set(QUESTION_COLUMNS) or not found & set(EXPECTED_COLUMNS):
         shown = ", ".join(columns) or "none"
         raise GoldenSetError(
-            f"{name}: needs the columns 'question' and 'expected' (optional: 'source'); "
+            f"{name}: needs the columns 'question' and 'expected' (optional: 'source', 'type'); "
             f"found: {shown}"
         )
 
@@ -152,7 +159,7 @@ def _jsonl_rows(name: str, text: str) -> list[tuple[int, dict[str, object]]]:
 def to_csv(items: list[GoldenItem]) -> str:
     """The set as CSV (the import format), for download."""
     out = io.StringIO()
-    writer = csv.DictWriter(out, fieldnames=["question", "expected", "source"])
+    writer = csv.DictWriter(out, fieldnames=["question", "expected", "source", "category"])
     writer.writeheader()
     writer.writerows(item.model_dump() for item in items)
     return out.getvalue()

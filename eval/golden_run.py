@@ -129,6 +129,16 @@ def headline(rows: list[dict[str, Any]]) -> dict[str, float | None]:
     }
 
 
+def by_category(rows: list[dict[str, Any]]) -> dict[str, dict[str, float | None]]:
+    """The headline figures per question type (the set's optional type column); {} if untyped."""
+    kinds = sorted({str(r.get("category") or "") for r in rows})
+    if kinds in ([], [""]):
+        return {}
+    return {
+        k or "(none)": headline([r for r in rows if (r.get("category") or "") == k]) for k in kinds
+    }
+
+
 def run_golden(
     items: list[GoldenItem],
     kb: KnowledgeBase,
@@ -144,12 +154,13 @@ def run_golden(
     out_dir = out_dir or runs_dir(settings, kb.name) / stamp
     out_dir.mkdir(parents=True, exist_ok=True)
     questions = _questions(items)
+    categories = {q.qid: item.category for q, item in zip(questions, items, strict=True)}
     work = golden_worker(kb, settings, mode, llm)
     lock, done = threading.Lock(), [0]
 
     def counted(q: Question) -> dict[str, Any]:
         try:
-            return work(q)
+            return {**work(q), "category": categories[q.qid]}
         finally:
             with lock:
                 done[0] += 1
@@ -167,6 +178,7 @@ def run_golden(
         "questions": len(rows),
         "errors": sum(1 for r in rows if r.get("error")),
         "headline": headline([r for r in rows if not r.get("error")]),
+        "by_category": by_category([r for r in rows if not r.get("error")]),
         "settings": {"top_k": settings.top_k, "llm_preset": preset_for(settings)[0]},
     }
     write_atomic(out_dir / SUMMARY, json.dumps(summary, indent=2))

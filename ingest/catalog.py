@@ -26,6 +26,7 @@ CREATE TABLE IF NOT EXISTS chunks(
   id INTEGER PRIMARY KEY AUTOINCREMENT, chunk_id TEXT NOT NULL UNIQUE, source TEXT,
   position INTEGER NOT NULL DEFAULT 0, text TEXT NOT NULL, metadata TEXT NOT NULL, vector BLOB);
 CREATE INDEX IF NOT EXISTS chunks_source ON chunks(source, position);
+CREATE INDEX IF NOT EXISTS documents_hash ON documents(doc_hash);
 CREATE VIRTUAL TABLE IF NOT EXISTS chunks_fts USING fts5(
   text, content='chunks', content_rowid='id', tokenize='porter unicode61');
 CREATE TRIGGER IF NOT EXISTS chunks_ai AFTER INSERT ON chunks BEGIN
@@ -176,6 +177,14 @@ class Catalog:
     def document(self, source: str) -> DocumentRow | None:
         rows = self._query("SELECT * FROM documents WHERE source=?", (source,))
         return DocumentRow(*rows[0]) if rows else None
+
+    def sources_with_hash(self, doc_hash: str) -> list[str]:
+        """Documents with exactly these bytes (sha256): a copy under a new path is reported
+        instead of stored twice."""
+        rows = self._query(
+            "SELECT source FROM documents WHERE doc_hash=? ORDER BY source", (doc_hash,)
+        )
+        return [str(r[0]) for r in rows]
 
     def _stored(self, where: str, params: Sequence[Any]) -> list[StoredChunk]:
         rows = self._query(f"SELECT id, chunk_id, text, metadata FROM chunks WHERE {where}", params)

@@ -207,7 +207,7 @@ def _dimension(embeddings: Embeddings) -> int:
     return int(dim) if isinstance(dim, int) else len(embeddings.embed_query("dimension probe"))
 
 
-def _check_name(name: str) -> None:
+def check_name(name: str) -> None:
     if not KB_NAME.match(name):
         raise KnowledgeBaseError(
             f"invalid knowledge base name {name!r}: use letters, digits, '.', '_' or '-' "
@@ -239,7 +239,7 @@ def open_kb(
     """Open (or with create=True, create) a KB; refuses a missing KB or another embedding model."""
     settings = settings or get_settings()
     name = name or settings.kb
-    _check_name(name)
+    check_name(name)
     kb_dir = settings.kb_dir(name)
     manifest = read_manifest(kb_dir)
     if manifest is None and not create:
@@ -285,7 +285,7 @@ def list_kbs(settings: Settings) -> list[str]:
 
 def remove_kb(name: str, settings: Settings) -> bool:
     """Delete a KB folder (and its collection on a Chroma server); False if it did not exist."""
-    _check_name(name)
+    check_name(name)
     kb_dir = settings.kb_dir(name)
     if not kb_dir.exists():
         return False

@@ -24,6 +24,7 @@ import numpy as np
 
 from ingest.atomic import _alive as pid_alive
 from ingest.atomic import fsync_dir
+from ingest.chunk import TokenSpans, tokenizers_token_spans
 from ingest.embed_cache import CachedEmbeddings, model_dimension, normalise
 from rag_app.settings import Settings
 
@@ -108,8 +109,19 @@ class OnnxEmbeddings(CachedEmbeddings):
         self._tokenizer = tokenizer
 
     @cached_property
+    def token_spans(self) -> TokenSpans:
+        """Token spans for chunking, read from the export's tokenizer.json with `tokenizers`:
+        the chunks of the model's own tokenizer, but a one-file ingest skips transformers."""
+        from tokenizers import Tokenizer
+
+        tokenizer = Tokenizer.from_file(str(self.folder / "tokenizer.json"))
+        tokenizer.no_truncation()  # a section is tokenised whole; the chunker bounds it
+        tokenizer.no_padding()
+        return tokenizers_token_spans(tokenizer)
+
+    @cached_property
     def tokenizer(self) -> Any:
-        """The Hugging Face fast tokenizer, for chunking at ingest (imports transformers)."""
+        """The Hugging Face fast tokenizer (imports transformers; chunking uses token_spans)."""
         from transformers import AutoTokenizer
 
         return AutoTokenizer.from_pretrained(str(self.folder))

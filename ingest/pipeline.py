@@ -1,7 +1,8 @@
 """Pipeline: paths or (id, text) records -> load -> chunk -> embed (batched) -> KB, incrementally.
 
 Documents are keyed by source (absolute path or record id) + content hash: unchanged ones are
-skipped before parsing, changed ones replaced. Every bad document is reported and skipped; each
+skipped before parsing, changed ones replaced, and a new file whose bytes the KB already holds
+under another path is reported, not added twice. Every bad document is reported and skipped; each
 batch of documents is written in one catalog transaction, so a crash loses at most that batch.
 """
 
@@ -22,14 +23,24 @@ from ingest.embed import embed_texts
 from ingest.kb import DocumentWrite, KnowledgeBase
 from ingest.load import LoadedDoc, doc_hash_of, load_text_record, parse_bytes, read_bytes
 from ingest.manifest import now_iso, write_manifest
-from ingest.walk import walk_paths
+from ingest.walk import Walk, walk_paths
 from rag_app.errors import IngestError
 from rag_app.records import Chunk
 
 
 class FileIssue(BaseModel):
     source: str
-    reason: str
+    reason: str = Field(description="One line: why the file is not in the KB.")
+
+
+class Duplicate(FileIssue):
+    """A new file whose content (sha256 of its bytes) the KB already holds under another path."""
+
+    same_as: str = Field(description="The source already in the KB with these bytes.")
+
+
+def duplicate_of(source: str, same_as: str) -> Duplicate:
+    return Duplicate(source=source, reason=f"already in the KB as {same_as}", same_as=same_as)
 
 
 class IngestSummary(BaseModel):
@@ -42,8 +53,13 @@ class IngestSummary(BaseModel):
     removed: int = 0
     failed: list[FileIssue] = Field(default_factory=list)
     skipped: list[FileIssue] = Field(default_factory=list)
+    duplicates: list[Duplicate] = Field(default_factory=list)
     chunks_written: int = 0
     seconds: float = 0.0
+
+    def in_kb(self) -> int:
+        """Documents of this run that are in the KB afterwards (the CLI's exit code rests on it)."""
+        return self.added + self.changed + self.unchanged + len(self.duplicates)
 
 
 @dataclass
@@ -55,6 +71,9 @@ class _Pending:
 
 def token_spans_for(embeddings: Any) -> TokenSpans:
     """The embedding model's own tokenizer when it has a fast one, else words + punctuation."""
+    own = getattr(embeddings, "token_spans", None)
+    if callable(own):  # the ONNX runtime's: same spans, no transformers import
+        return own  # type: ignore[no-any-return]
     tokenizer = getattr(embeddings, "tokenizer", None)
     if tokenizer is not None and getattr(tokenizer, "is_fast", False):
         return hf_token_spans(tokenizer)
@@ -66,13 +85,24 @@ def embedding_text(chunk: Chunk) -> str:
     return f"{chunk.section}\n{chunk.text}" if chunk.headings else chunk.text
 
 
+def walk_summary(walk: Walk, kb: str) -> IngestSummary:
+    """The report of a walk with no file to load (nothing is opened or created)."""
+    summary = IngestSummary(kb=kb)
+    summary.skipped = [FileIssue(source=s, reason=r) for s, r in walk.skipped]
+    summary.failed = [FileIssue(source=s, reason=r) for s, r in walk.missing]
+    return summary
+
+
 class _Run:
     """State of one ingest run: pending documents, the summary and the progress bars."""
 
-    def __init__(self, kb: KnowledgeBase, total: int | None, show_progress: bool) -> None:
+    def __init__(
+        self, kb: KnowledgeBase, total: int | None, show_progress: bool, dedupe: bool = False
+    ) -> None:
         from tqdm import tqdm
 
         self.kb = kb
+        self.dedupe = dedupe
         self.summary = IngestSummary(kb=kb.name)
         self.pending: list[_Pending] = []
         self.spans = token_spans_for(kb.embeddings)
@@ -84,7 +114,8 @@ class _Run:
         self.chunks = tqdm(desc="chunks", unit="chunk", disable=hide, position=1)
 
     def fail(self, source: str, reason: str) -> None:
-        self.summary.failed.append(FileIssue(source=source, reason=reason))
+        # one line per file: library messages can span lines (their full text goes to the log)
+        self.summary.failed.append(FileIssue(source=source, reason=" ".join(reason.split())))
 
     def offer(self, source: str, doc_hash: str, load: Callable[[], LoadedDoc]) -> None:
         """Queue one document unless unchanged; loader errors become reported failures."""
@@ -94,6 +125,10 @@ class _Run:
         signature = self.kb.signature()
         if existing and existing.doc_hash == doc_hash and existing.signature == signature:
             self.summary.unchanged += 1
+            return
+        same_as = None if existing or not self.dedupe else self.same_content(doc_hash)
+        if same_as is not None:
+            self.summary.duplicates.append(duplicate_of(source, same_as))
             return
         try:
             doc = load()
@@ -111,6 +146,16 @@ class _Run:
         self.pending.append(_Pending(status, row, chunks))
         if sum(len(p.chunks) for p in self.pending) >= self.batch_chunks:
             self.flush()
+
+    def same_content(self, doc_hash: str) -> str | None:
+        """The file (in the KB, or queued in this run) that already has these bytes.
+
+        A KB document whose file is gone does not count: that is a move, and the new path is
+        ingested (`--prune` then drops the old one instead of leaving no copy at all).
+        """
+        queued = [p.row.source for p in self.pending if p.row.doc_hash == doc_hash]
+        stored = [s for s in self.kb.catalog.sources_with_hash(doc_hash) if Path(s).is_file()]
+        return (queued + stored)[0] if queued or stored else None
 
     def flush(self) -> None:
         """Embed all pending chunks at once, then write their documents in one transaction."""
@@ -178,14 +223,18 @@ def ingest_paths(
     show_progress: bool = False,
 ) -> IngestSummary:
     """Ingest files and folders (recursively) into `kb`; see IngestSummary for what is reported."""
+    return ingest_walk(walk_paths(paths, include, exclude), kb, prune, show_progress)
+
+
+def ingest_walk(
+    walk: Walk, kb: KnowledgeBase, prune: bool = False, show_progress: bool = False
+) -> IngestSummary:
+    """Ingest the files of a walk (`rag ingest` walks first, to open no KB for nothing)."""
     started = time.perf_counter()
-    walk = walk_paths(paths, include, exclude)
     with kb.writer_lock():
         _sync_manifest(kb)
-        run = _Run(kb, len(walk.files), show_progress)
-        run.summary.skipped = [FileIssue(source=s, reason=r) for s, r in walk.skipped]
-        for source, reason in walk.missing:
-            run.fail(source, reason)
+        run = _Run(kb, len(walk.files), show_progress, dedupe=True)
+        run.summary = walk_summary(walk, kb.name)
         for path in walk.files:
             _offer_file(run, path)
             run.files.update(1)
@@ -204,6 +253,7 @@ def ingest_texts(
     started = time.perf_counter()
     with kb.writer_lock():
         _sync_manifest(kb)
+        # no dedupe: records keep their ids even when texts repeat (eval's qrels name the ids)
         run = _Run(kb, None, show_progress)
         for source, text in records:
             digest = doc_hash_of(text.encode("utf-8"))

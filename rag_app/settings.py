@@ -101,6 +101,13 @@ class Settings(BaseSettings):
         default=60.0, gt=0, description="Seconds before an LLM request is abandoned."
     )
     llm_max_retries: int = Field(default=1, ge=0, description="Retries of a failed LLM request.")
+    llm_idle_minutes: float = Field(
+        default=30.0,
+        ge=0,
+        description="A local vLLM server started on demand (ask, chat, ui, serve, eval) stops "
+        "itself after this many minutes without requests, freeing its memory; it starts again "
+        "when needed. 0 = never. `rag llm serve` keeps its server unless given --idle-minutes.",
+    )
     llm_max_inflight: int = Field(
         default=0,
         ge=0,
@@ -139,6 +146,11 @@ class Settings(BaseSettings):
         default=True,
         description="Let the model answer only with a short span of the shown passages (or the "
         "abstention phrase), enforced by vLLM structured outputs; off = free text, then grounded.",
+    )
+    check_answers: bool = Field(
+        default=True,
+        description="Ask the model one short yes/no question per grounded answer (does the quoted "
+        "sentence answer the question with it?); its log-odds is an answer-gate signal.",
     )
     answer_gate: str = Field(
         default="auto",

@@ -15,7 +15,8 @@ if [ ! -x /usr/bin/chromium ]; then  # the browser tests drive Debian's Chromium
   $SUDO apt-get update -qq && $SUDO apt-get install -y -qq chromium || exit 1
 fi
 
-# The suite's model (smollm2-135m, quick) and the default preset (qwen2.5-coder-0.5b, its own test)
+# The suite's model (smollm2-135m, quick) and qwen2.5-coder-0.5b for its own test; the default
+# preset is `auto` (the 1.5B on machines with the RAM for it, else this 0.5B), not prepared here
 for preset in smollm2-135m qwen2.5-coder-0.5b; do
   RAG_DATA_DIR=$RAG_TEST_DATA_DIR .venv/bin/rag model prepare --preset "$preset" || exit 1
 done

@@ -2,17 +2,31 @@
 
 A small model may finish with an answer it never read; such an answer is replaced by one written
 from the observed passages (prompt agent_answer), and an answer still not found in them abstains.
+A choice or a difference may then be worked out from quoted facts (derive.py); the answer's form
+is checked (form.py) and its kind and P(right) decided as in direct mode (verdict.py).
 """
 
 from __future__ import annotations
 
 import re
 import time
+from dataclasses import replace
 from typing import TYPE_CHECKING
 
 from rag_app.agent.calls import parse_answer
+from rag_app.agent.derive import Derived, derive_choice, derive_difference
+from rag_app.agent.form import (
+    answer_form,
+    asks_difference,
+    is_yes_no,
+    named_options,
+    numbers_in,
+    options_in,
+    quoted_difference,
+)
 from rag_app.agent.steer import is_placeholder
 from rag_app.agent.tools import THOUSANDS
+from rag_app.agent.verdict import Verdict, span_verdict, unmeasured
 from rag_app.answering.verify import content_words, lexical_support, split_sentences, verify
 from rag_app.records import ABSTAIN_PHRASE, Answer, Citation, Hit, Timings
 
@@ -24,29 +38,119 @@ MAX_ANSWER_PASSAGES = 6
 MAX_CITED_FOR_TEXT = 2
 MIN_AGENT_SENTENCES = 3
 ANSWER_TOKENS = 96
-YES_NO_QUESTION = re.compile(r"(is|are|was|were|do|does|did|has|have|had|can|could|will)\b", re.I)
+TENTATIVE_NOTE = (
+    "Not verified: the cited passages support this answer, but it may be wrong; check the quotes."
+)
 NUMBER = re.compile(r"\d+(?:\.\d+)?")
 
 
 def final_answer(run: AgentRun) -> Answer:
-    """Build the Answer: grounded text (or abstention), citations, verification, trace."""
+    """Build the Answer: grounded text (or abstention), citations, verification, its kind and
+    P(right) (rag_app/agent/verdict.py), and the trace."""
     hits = observed_hits(run)
-    text, notes = "", [run.message] if run.message else []
-    if hits:
-        text = grounded_text(run.finish or "", run, hits)
-        if not text:
-            text = grounded_text(written_answer(run, hits), run, hits)
+    text, notes = candidate_text(run, hits)
+    derived = derive(run, text, hits) if hits else None
+    if derived is not None:
+        text = derived.text
+        notes.append(derived.note)
+    citations: list[Citation] = []
+    verdict = Verdict("abstained", 0.0)
+    if text:
+        citations = (
+            [_citation(i, hits[i], value) for i, value in sorted(derived.cited)]
+            if derived is not None
+            else cite(run.question if text in {"yes", "no"} else text, run, hits)
+        )
+        extra = [derived.calculation] if derived is not None and derived.calculation else []
+        form_ok, why = answer_form(run.question, text, [*run.calculations, *extra], citations)
+        verdict = judge(run, text, hits, citations, form_ok, derived is not None)
+        notes.append(why)
+        if verdict.kind == "abstained" and form_ok:
             notes.append(
-                "The agent's own final answer is not backed by the passages it read, so the "
-                "answer was written from those passages (prompt qa)."
+                f"Not sure enough to answer: the agent's answer, {text!r}, is likely wrong "
+                f"(estimated {verdict.p_correct:.0%} right)."
             )
-    else:
-        notes.append("The agent found no passages to answer from.")
-    abstained = not text
-    if abstained:
-        text = ABSTAIN_PHRASE
-    evidence = run.question if text in {"yes", "no"} else text
-    citations = [] if abstained else cite(evidence, run, hits)
+    if verdict.kind == "abstained":
+        text, citations = ABSTAIN_PHRASE, []
+    elif verdict.kind == "tentative":
+        notes.append(TENTATIVE_NOTE)
+    return assemble(run, hits, text, citations, verdict, " ".join(n for n in notes if n))
+
+
+def candidate_text(run: AgentRun, hits: list[Hit]) -> tuple[str, list[str]]:
+    """The agent's own answer if the passages back it, else one written from them, or ""."""
+    notes = [run.message] if run.message else []
+    if not hits:
+        return "", [*notes, "The agent found no passages to answer from."]
+    text = grounded_text(run.finish or "", run, hits)
+    if not text:
+        text = grounded_text(written_answer(run, hits), run, hits)
+        notes.append(
+            "The agent's own final answer is not backed by the passages it read, so the "
+            "answer was written from those passages (prompt qa)."
+        )
+    return text, notes
+
+
+def derive(run: AgentRun, text: str, hits: list[Hit]) -> Derived | None:
+    """A choice settled by the quoted years, or a difference the agent did not calculate but
+    the passages quote both values of (rag_app/agent/derive.py); None when neither applies."""
+    options = options_in(run.question)
+    if options:
+        derived = derive_choice(run.question, hits)
+        picked = named_options(text, options)
+        if derived is not None and picked and derived.text not in picked:
+            note = f"The agent answered {text!r}, but the quoted years point to the other option. "
+            return replace(derived, note=note + derived.note)
+        return derived
+    if not asks_difference(run.question):
+        return None
+    if text and quoted_difference(text, run.calculations, cite(text, run, hits)) is not None:
+        return None  # the agent's own calculation stands
+    return derive_difference(run.question, hits)
+
+
+def judge(
+    run: AgentRun,
+    text: str,
+    hits: list[Hit],
+    citations: list[Citation],
+    form_ok: bool,
+    derived: bool,
+) -> Verdict:
+    """The gate for a passage span; the conservative rule for anything else."""
+    from rag_app.answering.ground import ground
+
+    cited = [h for h in hits if h.chunk.chunk_id in {c.chunk_id for c in citations}]
+    if derived:
+        return unmeasured(1.0, form_ok)  # every fact it rests on is quoted and cited
+    if options_in(run.question):
+        return unmeasured(0.5, form_ok)  # an option named, but no quoted years checked it
+    if text in {"yes", "no"}:
+        share = max((lexical_support(run.question, h.chunk.text) for h in cited), default=0.0)
+        return unmeasured(share, form_ok)
+    calculation = next((c for c in run.calculations if c[1] in NUMBER.findall(text)), None)
+    if calculation is not None:
+        quoted = {n for c in citations for n in numbers_in(c.quote)}
+        inputs = numbers_in(calculation[0])
+        return unmeasured(sum(n in quoted for n in inputs) / max(1, len(inputs)), form_ok)
+    span = ground(text, hits)
+    if span is None:
+        return unmeasured(0.0, False)
+    support = max((c.support for c in citations), default=0.0)
+    model = str(getattr(run.llm, "model_name", "") or "")
+    return span_verdict(run.question, span, hits, support, run.settings, model, form_ok)
+
+
+def assemble(
+    run: AgentRun,
+    hits: list[Hit],
+    text: str,
+    citations: list[Citation],
+    verdict: Verdict,
+    message: str,
+) -> Answer:
+    abstained = verdict.kind == "abstained"
     embeddings = getattr(run.ctx.kb, "embeddings", None)
     checks, _, support = (
         ([], [], 0.0)
@@ -58,6 +162,9 @@ def final_answer(run: AgentRun) -> Answer:
         standalone_question=run.question,
         text=text,
         abstained=abstained,
+        kind=verdict.kind,
+        p_correct=verdict.p_correct,
+        signals=verdict.signals,
         mode="agent",
         prompt_name="agent_step",
         citations=citations,
@@ -67,7 +174,7 @@ def final_answer(run: AgentRun) -> Answer:
         related=sorted(hits, key=lambda h: -h.score)[:3] if abstained else [],
         plan=run.plan,
         steps=run.steps,
-        message=" ".join(notes),
+        message=message,
         usage=run.usage,
         timings=Timings(
             retrieval_s=round(run.tool_s, 3), total_s=round(time.monotonic() - run.started, 3)
@@ -79,10 +186,6 @@ def observed_hits(run: AgentRun) -> list[Hit]:
     """Every passage a tool showed, numbered in the order first seen (= the [n] in observations)."""
     ctx = run.ctx
     return [Hit(chunk=chunk, score=ctx.scores.get(cid, 0.0)) for cid, chunk in ctx.seen.items()]
-
-
-def is_yes_no(question: str) -> bool:
-    return bool(YES_NO_QUESTION.match(question.strip()))
 
 
 def grounded_text(text: str, run: AgentRun, hits: list[Hit]) -> str:

@@ -7,6 +7,7 @@ from collections.abc import Generator, Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from rag_app.answering.check import check_answer
 from rag_app.answering.gate import (
     Evidence,
     decide_kind,
@@ -104,6 +105,7 @@ def decide(
     choices: int = 0,
     widened: bool = False,
     model: str = "",
+    llm: BaseChatModel | None = None,
 ) -> Answer:
     """Ground and verify the model's answer, then let the gate say confident, tentative or not."""
     if is_abstention(strip_markers(gen.answer)):
@@ -121,6 +123,10 @@ def decide(
         run.standalone, span, run.hits, gen.logprobs, gen.abstain_logprob, support, choices
     )
     seen = signals(evidence) | {"widened": float(widened)}
+    if llm is not None and settings.check_answers and gen.logprobs:
+        odds = checked(llm, run.standalone, span, run.hits)
+        if odds is not None:
+            seen["check_yes"] = odds
     kind, p = judge(seen, gen, settings, model)
     if kind == "abstained":
         return _abstain(
@@ -157,6 +163,19 @@ def decide(
         usage=run.usage + gen.usage,
         timings=_timings(run, gen),
     )
+
+
+def checked(llm: BaseChatModel, question: str, span: Span, hits: list[Hit]) -> float | None:
+    """The model's yes/no log-odds for the span against its own sentence (rag_app/answering/
+    check.py); None when the server cannot constrain the reply to yes/no."""
+    from openai import BadRequestError
+
+    text = hits[span.hit_index].chunk.text
+    start, end = sentence_around(text, span.start, span.end)
+    try:
+        return check_answer(llm, question, text[start:end], span.text)
+    except BadRequestError:
+        return None
 
 
 def judge(
@@ -306,4 +325,4 @@ def attempt(
             yield item
     assert gen is not None  # stream_answer always ends with its Generation
     model = str(getattr(llm, "model_name", "") or "")
-    return decide(run, gen, base, settings, len(choices or []), widened, model)
+    return decide(run, gen, base, settings, len(choices or []), widened, model, llm)

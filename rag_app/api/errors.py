@@ -78,18 +78,26 @@ def _describe(errors: list[Any]) -> tuple[str, str | None]:
     """One line naming each bad field: 'messages.0.role: Input should be ...'."""
     parts, param = [], None
     for err in errors[:5]:
+        if err.get("type") == "json_invalid":  # the whole body is bad: no field to name
+            parts.append(_malformed_json(err))
+            continue
         loc = [str(p) for p in err.get("loc", ()) if p != "body"]
         where = ".".join(loc) or "body"
         param = param or (where if loc else None)
-        if err.get("type") == "json_invalid":
-            msg = f"malformed JSON ({err.get('ctx', {}).get('error', 'cannot parse')})"
-            parts.append(f"{msg}: send a valid JSON document")
-            continue
         if err.get("type") == "extra_forbidden":
             parts.append(f"{where}: unknown field (remove it; see /docs for the fields)")
             continue
         parts.append(f"{where}: {err.get('msg', 'invalid')}")
     return "; ".join(parts), param
+
+
+def _malformed_json(err: dict[str, Any]) -> str:
+    """The parser's reason and where it stopped; FastAPI puts that offset in `loc`, but a
+    character offset is no parameter name, so it goes in the message and `param` stays null."""
+    reason = err.get("ctx", {}).get("error", "cannot parse")
+    offsets = [p for p in err.get("loc", ()) if isinstance(p, int)]
+    at = f" at character {offsets[0]}" if offsets else ""
+    return f"malformed JSON{at} ({reason}): send a valid JSON document"
 
 
 def install_handlers(app: FastAPI) -> None:

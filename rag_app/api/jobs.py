@@ -32,7 +32,9 @@ class FileReport(BaseModel):
 
     name: str
     source: str
-    status: Literal["pending", "added", "changed", "unchanged", "failed", "skipped"] = "pending"
+    status: Literal[
+        "pending", "added", "changed", "unchanged", "duplicate", "failed", "skipped"
+    ] = "pending"
     chunks: int = 0
     reason: str = ""
 
@@ -58,12 +60,14 @@ def merge(total: IngestSummary, part: IngestSummary) -> None:
     total.removed += part.removed
     total.failed += part.failed
     total.skipped += part.skipped
+    total.duplicates += part.duplicates
     total.chunks_written += part.chunks_written
     total.seconds = round(total.seconds + part.seconds, 3)
 
 
 def _file_status(summary: IngestSummary) -> tuple[str, str]:
-    for issues, label in ((summary.failed, "failed"), (summary.skipped, "skipped")):
+    found = ((summary.failed, "failed"), (summary.skipped, "skipped"))
+    for issues, label in (*found, (summary.duplicates, "duplicate")):
         if issues:
             return label, issues[0].reason
     for count, label in ((summary.added, "added"), (summary.changed, "changed")):
@@ -138,7 +142,9 @@ class JobRegistry:
                     summary.failed.append(FileIssue(source=str(path), reason=str(exc)))
                 report.status, report.reason = _file_status(summary)  # type: ignore[assignment]
                 report.chunks = summary.chunks_written
-                if report.status in ("failed", "skipped") and on_failed_file is not None:
+                # a duplicate's upload is not in the KB either: its bytes are, under another path
+                rejected = report.status in ("failed", "skipped", "duplicate")
+                if rejected and on_failed_file is not None:
                     on_failed_file(path)
                 merge(job.report, summary)
                 job.files_done += 1

@@ -101,7 +101,11 @@ async def upload_documents(
     request: Request,
     key: ApiKey = Depends(editor),  # noqa: B008
 ) -> dict[str, Any]:
-    """Upload files (multipart field `files`, repeatable) and start an ingest job."""
+    """Upload files (multipart field `files`, repeatable) and start an ingest job.
+
+    The job reports each file; one whose bytes the KB already holds under another name is
+    `duplicate` (its reason names that document) and its upload is not kept.
+    """
     from starlette.concurrency import run_in_threadpool
 
     base = await run_in_threadpool(_open, request, key, kb)

@@ -127,7 +127,13 @@ def _start_llm(settings: Settings) -> bool:
 
     if server.status(settings).healthy:
         return False
-    server.serve(settings)
+
+    def notify(message: str) -> None:  # stderr: where uvicorn logs, so a service log shows it
+        typer.secho(f"rag serve: {message}", err=True)
+
+    notify("no model server answers yet: it starts first, then the API listens; "
+           "`rag serve` stops it on exit (--keep-llm leaves it running)")  # fmt: skip
+    server.serve(settings, notify=notify)
     return True
 
 

@@ -9,6 +9,7 @@ import typer
 
 if TYPE_CHECKING:
     from rag_app.serving.model import PreparedModel
+    from rag_app.serving.server import ServerStatus
     from rag_app.settings import Settings
 
 config_app = typer.Typer(help="Show the effective settings.", no_args_is_help=True)
@@ -114,14 +115,26 @@ def _prepare(settings: Settings, model: str | None, preset: str | None) -> Prepa
 
 
 @llm_app.command("serve")
-def llm_serve() -> None:
-    """Start the local vLLM server (or reuse a healthy one) and wait until it answers."""
+def llm_serve(
+    idle_minutes: float = typer.Option(
+        0.0,
+        "--idle-minutes",
+        min=0,
+        help="Stop the server after this many minutes without requests. Default 0: it runs "
+        "until `rag llm stop`. (Servers that ask, chat, ui and serve start on demand stop "
+        "after RAG_LLM_IDLE_MINUTES instead.)",
+    ),
+) -> None:
+    """Start the local vLLM server (or reuse a healthy one) and wait until it answers.
+
+    A server started here keeps running until `rag llm stop`, unless --idle-minutes is given.
+    """
     from rich.console import Console
 
     from rag_app.serving import server
     from rag_app.settings import get_settings
 
-    settings = get_settings()
+    settings = get_settings().model_copy(update={"llm_idle_minutes": idle_minutes})
     current = server.status(settings)
     if not current.healthy:  # prepare here, so its progress lines are shown
         if not current.managed:
@@ -132,9 +145,19 @@ def llm_serve() -> None:
     typer.echo(f"starting (or reusing) vLLM on port {settings.llm_port}; log: {log}")
     typer.echo(f"dtype {dtype.dtype}: {dtype.reason}")
     with Console(stderr=True).status("waiting for vLLM to answer /v1/models ..."):
-        status = server.serve(settings)
+        status = server.serve(settings, by_hand=True)
     owner = f"pid {status.pid}" if status.pid else "not started by rag"
     typer.echo(f"ready: {status.base_url} serves {status.model!r} ({owner})")
+    typer.echo(_idle_line(status))
+
+
+def _idle_line(status: ServerStatus) -> str:
+    import time
+
+    from rag_app.serving.ondemand import idle_status_line
+
+    return idle_status_line(status.started_by, status.idle_minutes, status.last_activity,
+                            time.time())  # fmt: skip
 
 
 @llm_app.command("status")
@@ -154,11 +177,16 @@ def llm_status(
             "model": status.model,
             "log_path": str(status.log_path),
             "managed": status.managed,
+            "started_by": status.started_by,
+            "idle_minutes": status.idle_minutes,
+            "last_activity": status.last_activity,
+            "idle": _idle_line(status),
         }
         typer.echo(json.dumps(doc))
     elif status.healthy:
         owner = f"pid {status.pid}" if status.pid else "not started by rag"
         typer.echo(f"healthy: {status.base_url} serves {status.model!r} ({owner})")
+        typer.echo(_idle_line(status))
     else:
         where = f"starting or stuck (pid {status.pid})" if status.managed else "not running"
         typer.echo(f"{where}: {status.base_url} does not answer; log: {status.log_path}")
@@ -168,7 +196,8 @@ def llm_status(
 
 @llm_app.command("stop")
 def llm_stop() -> None:
-    """Stop the local server started by `rag llm serve` (its whole process group)."""
+    """Stop the local server rag started (by `rag llm serve` or on demand): its whole process
+    group and its idle watcher."""
     from rag_app.serving import server
     from rag_app.settings import get_settings
 

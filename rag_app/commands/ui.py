@@ -72,7 +72,10 @@ def register(app: typer.Typer) -> None:
         base_url = ensure_llm_endpoint(settings)
         port = port or settings.ui_port
         # The Streamlit process reads Settings from the environment: pass on what we resolved.
-        env = {**os.environ, "RAG_LLM_BASE_URL": base_url, "RAG_KB": settings.kb}
+        # Not a local server's URL: pinned, the UI could not start it again after its idle stop.
+        env = {**os.environ, "RAG_KB": settings.kb}
+        if settings.llm_base_url:
+            env["RAG_LLM_BASE_URL"] = base_url
         typer.echo(f"rag_app UI: http://{host}:{port}  (model endpoint {base_url}; Ctrl-C stops)")
         command = streamlit_command(port, host, settings.max_upload_mb)
         code = run_child(command, env)

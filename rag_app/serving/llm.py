@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import importlib
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager, nullcontext
 from typing import Any
 
@@ -136,14 +136,34 @@ def _no_limit() -> AbstractContextManager[None]:
 
 class ServedChatOpenAI(ChatOpenAI):
     """ChatOpenAI whose transport failures surface as LLMError (one clear line, no hang), and
-    whose synchronous requests wait for a slot of the endpoint's InflightLimiter first."""
+    whose synchronous requests wait for a slot of the endpoint's InflightLimiter first.
+
+    With `restart_server` set (the local server rag starts on demand), a refused connection
+    starts the server again and retries once: it stops itself when idle (llm_idle_minutes), and
+    long-lived clients (`rag chat`, the UI, `rag serve`) must not fail on the next question.
+    """
 
     limiter: InflightLimiter | None = None
+    restart_server: Callable[[], bool] | None = None
 
     def _slot(self) -> AbstractContextManager[None]:
         return self.limiter.slot() if self.limiter else _no_limit()
 
+    def _restarted(self, exc: LLMError) -> bool:
+        cause = exc.__cause__
+        if self.restart_server is None or isinstance(cause, _TIMEOUTS):
+            return False  # a slow server is not a stopped one
+        return isinstance(cause, _TRANSPORT) and self.restart_server()
+
     def _generate(self, *args: Any, **kwargs: Any) -> ChatResult:
+        try:
+            return self._generate_once(*args, **kwargs)
+        except LLMError as exc:
+            if not self._restarted(exc):
+                raise
+        return self._generate_once(*args, **kwargs)
+
+    def _generate_once(self, *args: Any, **kwargs: Any) -> ChatResult:
         with self._slot(), llm_errors(self.openai_api_base):
             result = super()._generate(*args, **kwargs)
         for generation in result.generations:
@@ -151,6 +171,18 @@ class ServedChatOpenAI(ChatOpenAI):
         return result
 
     def _stream(self, *args: Any, **kwargs: Any) -> Iterator[ChatGenerationChunk]:
+        streamed = False
+        try:
+            for chunk in self._stream_once(*args, **kwargs):
+                streamed = True
+                yield chunk
+            return
+        except LLMError as exc:
+            if streamed or not self._restarted(exc):  # never repeat half an answer
+                raise
+        yield from self._stream_once(*args, **kwargs)
+
+    def _stream_once(self, *args: Any, **kwargs: Any) -> Iterator[ChatGenerationChunk]:
         finished = False
         with self._slot(), llm_errors(self.openai_api_base):
             for chunk in super()._stream(*args, **kwargs):
@@ -183,7 +215,8 @@ def chat_model(settings: Settings, **overrides: Any) -> ChatOpenAI:
     `.stream()` yields token chunks; `.invoke()` returns the whole message; both time out after
     RAG_LLM_REQUEST_TIMEOUT per read and raise LLMError when the server is down or dies.
     """
-    url = overrides.pop("base_url", None) or ensure_llm_endpoint(settings)
+    fixed_url = overrides.pop("base_url", None)
+    url = fixed_url or ensure_llm_endpoint(settings)
     params: dict[str, Any] = {
         "base_url": url,
         "api_key": settings.llm_api_key,
@@ -198,7 +231,23 @@ def chat_model(settings: Settings, **overrides: Any) -> ChatOpenAI:
         params["model"] = served_model_name(url, settings)
     client = ServedChatOpenAI(**params)
     client.limiter = endpoint_limiter(url, settings)
+    if not (fixed_url or settings.llm_base_url):
+        client.restart_server = _local_restart(settings)
     return client
+
+
+def _local_restart(settings: Settings) -> Callable[[], bool]:
+    """Start the local server again when it is down; False when it is up (another failure)."""
+
+    def restart() -> bool:
+        from rag_app.serving import server
+
+        if server.status(settings).healthy:
+            return False
+        server.serve(settings)
+        return True
+
+    return restart
 
 
 def endpoint_limiter(url: str, settings: Settings) -> InflightLimiter:

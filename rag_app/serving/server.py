@@ -11,7 +11,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from importlib import metadata
@@ -21,6 +21,7 @@ import httpx
 import psutil
 
 from rag_app.errors import LLMError
+from rag_app.serving import ondemand, runstate
 from rag_app.serving.cpu import (
     DtypeChoice,
     choose_dtype,
@@ -33,6 +34,7 @@ from rag_app.settings import Settings
 LOG_TAIL_LINES = 25
 PROBE_TIMEOUT_S = 5.0  # /v1/models is instant when idle, slow on a busy 2-core machine
 STOP_GRACE_S = 10.0  # vLLM exits in ~1 s; uvicorn may wait for in-flight streams
+Notify = Callable[[str], None]
 
 
 @dataclass(frozen=True)
@@ -45,6 +47,9 @@ class ServerStatus:
     model: str | None
     log_path: Path
     managed: bool  # started by us (pid file present) rather than found running
+    started_by: str | None = None  # ondemand.BY_HAND or ON_DEMAND when managed
+    idle_minutes: float = 0.0  # its idle timeout; 0 = none
+    last_activity: float | None = None  # epoch seconds, as last seen by its idle watcher
 
 
 def base_url(settings: Settings) -> str:
@@ -57,6 +62,11 @@ def pid_path(settings: Settings) -> Path:
 
 def log_path(settings: Settings) -> Path:
     return settings.run_dir / f"vllm-{settings.llm_port}.log"
+
+
+def _to_stderr(message: str) -> None:
+    # Library callers (eval, bench, scripts) see the notice too; front ends pass their own.
+    print(message, file=sys.stderr, flush=True)
 
 
 def served_models(url: str, timeout: float = PROBE_TIMEOUT_S) -> list[str] | None:
@@ -109,6 +119,9 @@ def status(settings: Settings) -> ServerStatus:
         model=model,
         log_path=log_path(settings),
         managed=managed,
+        started_by=str(record.get("started_by", ondemand.BY_HAND)) if managed and record else None,
+        idle_minutes=float(str(record.get("idle_minutes", 0))) if managed and record else 0.0,
+        last_activity=runstate.read_activity(pid_path(settings)) if managed else None,
     )
 
 
@@ -130,13 +143,18 @@ def _port_lock(settings: Settings) -> Iterator[None]:
             fcntl.flock(handle, fcntl.LOCK_UN)
 
 
-def serve(settings: Settings) -> ServerStatus:
-    """Start vLLM for the configured model (or reuse a healthy one) and wait until it answers."""
+def serve(settings: Settings, by_hand: bool = False, notify: Notify | None = None) -> ServerStatus:
+    """Start vLLM for the configured model (or reuse a healthy one) and wait until it answers.
+
+    On demand (the default) the user is told at once what starts and why (`notify`, default
+    stderr), and the server stops itself after settings.llm_idle_minutes without requests.
+    By hand (`rag llm serve`) it says nothing and keeps running unless llm_idle_minutes > 0.
+    """
     current = status(settings)
     if current.healthy:  # fast path: no lock
         return _reuse(settings, current)
     with _port_lock(settings):
-        return _serve_locked(settings)
+        return _serve_locked(settings, by_hand, notify or _to_stderr)
 
 
 def _reuse(settings: Settings, current: ServerStatus) -> ServerStatus:
@@ -160,20 +178,35 @@ def check_port_free(settings: Settings) -> None:
         )
 
 
-def _serve_locked(settings: Settings) -> ServerStatus:
-    from rag_app.serving.model import prepare_model
+def _serve_locked(settings: Settings, by_hand: bool, notify: Notify) -> ServerStatus:
+    from rag_app.serving.model import choose_model, prepare_model
 
     current = status(settings)
     if current.managed and not current.healthy:  # ours, still starting (or stuck): wait for it
+        if not by_hand:
+            notify(f"Waiting for the local model server another command is starting "
+                   f"(log: {log_path(settings)}) ...")  # fmt: skip
         return _wait_ready(settings, current.pid, time.monotonic())
     if current.healthy:
         return _reuse(settings, current)
-    pid_path(settings).unlink(missing_ok=True)  # stale: its process is gone
+    runstate.remove_record(pid_path(settings))  # stale: its process is gone
     check_port_free(settings)
+    started_by = ondemand.BY_HAND if by_hand else ondemand.ON_DEMAND
+    if not by_hand:  # before preparing: a first start converts the model too (minutes)
+        address = f"{settings.llm_host}:{settings.llm_port}"
+        name = choose_model(settings).served_name
+        notify(ondemand.start_notice(name, address, settings.llm_idle_minutes,
+                                     runstate.last_start_s(settings.run_dir, name),
+                                     str(log_path(settings))))  # fmt: skip
     prepared = prepare_model(settings)
     started = time.monotonic()
-    pid = _launch(settings, prepared.path, prepared.served_name)
-    return _wait_ready(settings, pid, started)
+    pid = _launch(settings, prepared.path, prepared.served_name, started_by)
+    ready = _wait_ready(settings, pid, started)
+    took = time.monotonic() - started
+    runstate.record_start_s(settings.run_dir, prepared.served_name, took)
+    if not by_hand:
+        notify(ondemand.ready_notice(took))
+    return ready
 
 
 def cpu_only() -> bool:
@@ -216,8 +249,9 @@ def server_env() -> dict[str, str]:
     return env
 
 
-def _launch(settings: Settings, model_dir: Path, served_name: str) -> int:
-    """Start the server in its own session (so stop() can kill the whole group) and record it."""
+def _launch(settings: Settings, model_dir: Path, served_name: str, started_by: str) -> int:
+    """Start the server in its own session (so stop() can kill the whole group), its idle
+    watcher when it has an idle timeout, and record both in the pid file."""
     settings.run_dir.mkdir(parents=True, exist_ok=True)
     command = server_command(settings, model_dir, served_name)
     with log_path(settings).open("ab") as log:
@@ -231,11 +265,17 @@ def _launch(settings: Settings, model_dir: Path, served_name: str) -> int:
             env=server_env(),
             start_new_session=True,
         )
-    record = {"pid": process.pid, "port": settings.llm_port, "served_name": served_name}
-    record["model_dir"] = str(model_dir)
-    tmp = pid_path(settings).with_suffix(".tmp")
-    tmp.write_text(json.dumps(record))
-    tmp.replace(pid_path(settings))
+    record: dict[str, object] = {"pid": process.pid, "port": settings.llm_port}
+    record |= {"served_name": served_name, "model_dir": str(model_dir)}
+    record |= {"started_by": started_by, "idle_minutes": settings.llm_idle_minutes}
+    record["started_at"] = time.time()
+    runstate.write_atomic(pid_path(settings), json.dumps(record))
+    if settings.llm_idle_minutes > 0:
+        metrics = f"http://{settings.llm_host}:{settings.llm_port}/metrics"
+        record["watcher_pid"] = runstate.launch_watcher(
+            pid_path(settings), metrics, settings.llm_idle_minutes, process.pid, log_path(settings)
+        )
+        runstate.write_atomic(pid_path(settings), json.dumps(record))
     return process.pid
 
 
@@ -255,7 +295,7 @@ def _wait_ready(settings: Settings, pid: int | None, started: float) -> ServerSt
         if current.healthy:
             return current
         if not _alive(pid):
-            pid_path(settings).unlink(missing_ok=True)
+            stop_recorded(pid_path(settings))  # its idle watcher and run files go with it
             raise LLMError(
                 f"the vLLM server exited during start-up; see {log_path(settings)}. "
                 f"Log tail:\n{log_tail(settings)}"
@@ -270,15 +310,22 @@ def _wait_ready(settings: Settings, pid: int | None, started: float) -> ServerSt
 
 def stop(settings: Settings) -> bool:
     """Stop the server we started on this port: its whole process group, then stray children."""
-    record = _read_pid_file(settings)
-    if record is None:
+    return stop_recorded(pid_path(settings))
+
+
+def stop_recorded(pid_file: Path) -> bool:
+    """Stop the server and idle watcher `pid_file` names (`rag llm stop` and the watcher)."""
+    try:
+        record = json.loads(pid_file.read_text())
+    except (OSError, ValueError):
         return False
+    runstate.stop_watcher(record.get("watcher_pid"))
     family = server_family(int(str(record["pid"])))
     if not any(_is_vllm(proc) for proc in family):  # stale pid file: the pid now names another
         family = []
     if family:
         _kill_all(int(str(record["pid"])), family)
-    pid_path(settings).unlink(missing_ok=True)
+    runstate.remove_record(pid_file)
     return bool(family)
 
 

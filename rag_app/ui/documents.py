@@ -87,7 +87,7 @@ def _ingest_one(
         summary = ingest_paths([path], kb)
     except RagError as exc:
         return FileResult(upload.name, False, str(exc))
-    if summary.failed or summary.skipped:
+    if summary.failed or summary.skipped or summary.duplicates:
         path.unlink(missing_ok=True)  # the upload folder holds only documents in the KB
     return file_result(upload.name, summary)
 
@@ -98,6 +98,9 @@ def file_result(name: str, summary: IngestSummary) -> FileResult:
     if summary.failed or summary.skipped:
         issue = (summary.failed or summary.skipped)[0]
         return FileResult(name, False, issue.reason, report=report)
+    if summary.duplicates:  # not an error: the content is there, under its first path
+        reason = summary.duplicates[0].reason  # the full path: the names are often the same
+        return FileResult(name, True, f"{reason} (not added again)", report=report)
     for count, label in (
         (summary.added, "added"),
         (summary.changed, "updated"),

@@ -1,4 +1,5 @@
-"""UI quality page: a KB's golden set (written, imported or drafted), evaluation, results, trend.
+"""UI quality page: a KB's golden set (written, imported or drafted), evaluation, then results
+(rag_app.ui.quality_results: headline figures, per-question table, trend).
 
 Thin: the set lives in eval.golden, runs in eval.golden_run (the same as `rag eval run --kb NAME
 --golden FILE`), drafting in eval.golden_draft; evaluation runs in a background thread
@@ -10,21 +11,20 @@ from __future__ import annotations
 import random
 from typing import Any
 
-import altair as alt
 import pandas as pd
 import streamlit as st
 
 from eval.golden import GoldenItem, GoldenSetError, load_golden, parse_golden, save_golden, to_csv
-from eval.golden_run import HEADLINE, past_runs, run_golden, run_rows
+from eval.golden_run import run_golden
 from rag_app.errors import RagError
 from rag_app.settings import Settings
 from rag_app.ui import quality_jobs, state
+from rag_app.ui.quality_results import render_results
 from rag_app.ui.text import as_text
 
 NOTICE_KEY = "quality_notice"
 DRAFTS_KEY = "quality_drafts"
 ROUND_KEY = "quality_round"  # bumped to reset the editor and the import drop zone
-CHART_FIGURES = ("right", "lenient_right", "abstained", "f1", "source_hit")
 COLUMNS = ["question", "expected", "source"]
 
 
@@ -48,7 +48,7 @@ def render_quality_page() -> None:
     _golden_editor(settings, items)
     _drafts(settings)
     _evaluate(settings, items)
-    _results(settings)
+    render_results(settings)
 
 
 def _notice(ok: bool, text: str) -> None:
@@ -84,11 +84,16 @@ def _golden_editor(settings: Settings, items: list[GoldenItem]) -> None:
         hide_index=True,
         key=f"golden-{settings.kb}-{round_no}",
         column_config={
-            "question": st.column_config.TextColumn("Question", required=True, width="large"),
+            # widths that keep all three headers whole at 1280 px; details are in the tooltips
+            "question": st.column_config.TextColumn("Question", required=True, width=340),
             "expected": st.column_config.TextColumn(
-                "Expected answer", width="medium", help="Empty = the documents do not say."
+                "Expected answer", width=170, help="Empty = the documents do not say."
             ),
-            "source": st.column_config.TextColumn("Expected source (file name)"),
+            "source": st.column_config.TextColumn(
+                "Source file",
+                width=140,
+                help="The file the answer should cite (optional), e.g. lighthouse.md.",
+            ),
         },
     )
     save, download = st.columns([1, 3], vertical_alignment="center")
@@ -227,86 +232,3 @@ def _progress(key: str) -> None:
         _notice(True, f"Evaluated {job.summary['questions']} questions.")
     quality_jobs.forget(key)
     st.rerun(scope="app")
-
-
-def _results(settings: Settings) -> None:
-    runs = past_runs(settings, settings.kb)
-    if not runs:
-        st.caption("No evaluations yet.")
-        return
-    labels = [_run_label(r) for r in runs]
-    chosen = st.selectbox(
-        "Run",
-        list(range(len(runs)))[::-1],
-        format_func=labels.__getitem__,
-        key=f"quality-run-{len(runs)}",
-    )
-    run = runs[chosen if chosen is not None else -1]
-    before = runs[chosen - 1]["headline"] if chosen else None
-    _headline(run["headline"], before)
-    st.dataframe(results_table(run_rows(run["dir"])), hide_index=True, width="stretch")
-    st.markdown("**Across runs**")
-    st.altair_chart(trend_chart(runs), width="stretch")
-
-
-def _run_label(run: dict[str, Any]) -> str:
-    stamp = str(run.get("started", ""))
-    when = f"{stamp[:4]}-{stamp[4:6]}-{stamp[6:8]} {stamp[9:11]}:{stamp[11:13]}:{stamp[13:15]}"
-    top_k = run.get("settings", {}).get("top_k")
-    return f"{when} · {run.get('questions', 0)} questions · top-k {top_k}"
-
-
-def _headline(figures: dict[str, Any], before: dict[str, Any] | None) -> None:
-    keys = ["right", "lenient_right", "tentative", "abstained", "f1", "source_hit"]
-    for col, key in zip(st.columns(len(keys)), keys, strict=True):
-        value = figures.get(key)
-        old = (before or {}).get(key)
-        change = value - old if value is not None and old is not None else None
-        delta = None if change is None or abs(change) < 0.05 else f"{change:+.1f}"
-        col.metric(
-            HEADLINE[key],
-            "—" if value is None else f"{value:.1f}",
-            delta,
-            delta_color="inverse" if key in ("abstained", "wrong") else "normal",
-        )
-
-
-def results_table(rows: list[dict[str, Any]]) -> pd.DataFrame:
-    """One row per question: verdict, answer, support and the quote it rests on."""
-    return pd.DataFrame(
-        [
-            {
-                "Question": r.get("question", ""),
-                "Expected": r.get("expected", ""),
-                "Answer": r.get("answer", "") if not r.get("error") else f"error: {r['error']}",
-                "Verdict": r.get("verdict", "error"),
-                "Support": r.get("support"),
-                "Quote": r.get("quote", ""),
-                "Source cited": {True: "yes", False: "no"}.get(r.get("source_hit"), "—"),  # type: ignore[arg-type]
-            }
-            for r in rows
-        ]
-    )
-
-
-def trend_chart(runs: list[dict[str, Any]]) -> alt.Chart:
-    """Each headline figure across the runs (percent), one line per figure, points marked."""
-    data = pd.DataFrame(
-        [
-            {"run": _run_label(r).split(" · ")[0], "figure": HEADLINE[k], "value": r["headline"][k]}
-            for r in runs
-            for k in CHART_FIGURES
-            if r["headline"].get(k) is not None
-        ]
-    )
-    return (
-        alt.Chart(data)
-        .mark_line(point=True)
-        .encode(
-            x=alt.X("run:N", title="Run", sort=None),
-            y=alt.Y("value:Q", title="%", scale=alt.Scale(domain=[0, 100])),
-            color=alt.Color("figure:N", title=None),
-            tooltip=["run", "figure", alt.Tooltip("value:Q", format=".1f")],
-        )
-        .properties(height=260)
-    )

@@ -68,5 +68,7 @@ def _server_status(settings: Settings) -> None:
     healthy, line = state.llm_status(settings)
     if healthy:
         st.caption(f":green[●] Model server healthy — {line}")
+    elif not settings.llm_base_url:  # the local server starts on demand: news, not an error
+        st.caption(f":grey[●] Model server stopped — {line}")
     else:
         st.error(f"Model server unreachable. {line}", icon=":material/error:")

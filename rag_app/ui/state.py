@@ -118,8 +118,28 @@ def llm(settings: Settings) -> BaseChatModel:
     injected = st.session_state.get(LLM_KEY)
     if injected is not None:
         return injected  # type: ignore[no-any-return]
+    ensure_local_server(settings)
     key = f"{settings.llm_base_url}|{settings.llm_temperature}|{settings.llm_max_tokens}"
     return _llm(key, settings)
+
+
+def ensure_local_server(settings: Settings) -> None:
+    """Start the local model server when it is down (first question, or after its idle stop),
+    saying so in a status box: without it the page sat silent for a minute."""
+    if settings.llm_base_url:
+        return
+    from rag_app.serving import server
+
+    if server.status(settings).healthy:  # one /v1/models probe per question: milliseconds
+        return
+    with st.status("Starting the local model server…", expanded=True) as box:
+
+        def show(message: str) -> None:
+            box.markdown(message)
+
+        server.serve(settings, notify=show)
+        box.update(label="Model server ready", state="complete", expanded=False)
+    _llm_status.clear()  # the sidebar said "unreachable" a moment ago
 
 
 @st.cache_resource(show_spinner="Connecting to the model server…")
@@ -133,18 +153,24 @@ def llm_status(settings: Settings) -> tuple[bool, str]:
     """(healthy, one line) for the sidebar: the model served, or the error and what to do."""
     if st.session_state.get(LLM_KEY) is not None:
         return True, "Using the model supplied to this session."
+    local = not settings.llm_base_url
     return _llm_status(
-        settings.llm_base_url or f"http://{settings.llm_host}:{settings.llm_port}/v1"
+        settings.llm_base_url or f"http://{settings.llm_host}:{settings.llm_port}/v1", local
     )
 
 
 @st.cache_data(ttl=15, show_spinner=False)
-def _llm_status(url: str) -> tuple[bool, str]:
+def _llm_status(url: str, local: bool = False) -> tuple[bool, str]:
     try:
         reply = httpx.get(f"{url.rstrip('/')}/models", timeout=3.0)
         reply.raise_for_status()
         models = [m.get("id", "?") for m in reply.json().get("data", [])]
     except (httpx.HTTPError, ValueError) as exc:
+        if local:  # rag starts it on demand: not an error to fix
+            return False, (
+                f"Not running at {url}: it starts when you ask a question (about a minute) "
+                "and stops itself when idle."
+            )
         what = "start the server with `rag llm serve`, or set Model endpoint under Answer settings"
         return False, f"Cannot reach {url} ({type(exc).__name__}). To fix: {what}."
     return True, f"{', '.join(models) or 'no model'} at {url}"

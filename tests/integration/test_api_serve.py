@@ -166,7 +166,7 @@ def readme_curl_blocks() -> list[str]:
     readme = (REPO_ROOT / "README.md").read_text()
     section = readme.split("\n## HTTP API\n", 1)[1].split("\n## ", 1)[0]
     blocks = re.findall(r"```bash\n(.*?)```", section, re.S)
-    return [b for b in blocks if b.lstrip().startswith(("curl", "JOB="))]
+    return [b for b in blocks if b.lstrip().startswith(("curl", "JOB=", "printf"))]
 
 
 def test_readme_curl_examples_run(served: Served) -> None:

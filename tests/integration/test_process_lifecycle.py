@@ -1,4 +1,5 @@
-"""A real `rag ui`: SIGTERM or SIGHUP to the `rag` process stops Streamlit too (no orphans)."""
+"""Real processes leave none behind: `rag ui` on SIGTERM or SIGHUP stops Streamlit, and a vLLM
+server started on demand stops itself (and its idle watcher) once idle."""
 
 from __future__ import annotations
 
@@ -13,6 +14,9 @@ from pathlib import Path
 import httpx
 import psutil
 import pytest
+
+from rag_app.serving import runstate, server
+from tests.conftest import server_settings, session_data_dir
 
 pytestmark = pytest.mark.integration
 STARTUP_TIMEOUT_S = 300
@@ -66,3 +70,39 @@ def test_signal_to_rag_ui_stops_streamlit(
     finally:
         if proc.poll() is None:
             proc.kill()
+
+
+@pytest.mark.slow
+def test_on_demand_server_stops_itself_when_idle(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> None:
+    """A tiny llm_idle_minutes (6 s): after one request the server and its watcher go away by
+    themselves, with no pid or activity file left. Its own port: the session's server stays."""
+    settings = server_settings(session_data_dir(tmp_path_factory), free_port())
+    settings = settings.model_copy(update={"llm_idle_minutes": 0.1})
+    status = server.serve(settings)  # on demand, as `rag ask` does
+    try:
+        assert status.managed and status.pid and status.started_by == "on demand"
+        record = json_record(server.pid_path(settings))
+        watcher = psutil.Process(int(str(record["watcher_pid"])))
+        family = [*server.server_family(status.pid), watcher]
+        assert len(family) >= 3  # API server, engine core, watcher
+        assert server.served_models(status.base_url)
+        deadline = time.monotonic() + 300  # bounds a hang; how soon it stops is not the test
+        while server.pid_path(settings).exists() and time.monotonic() < deadline:
+            time.sleep(1.0)
+        _, alive = psutil.wait_procs(family, timeout=60)
+        assert not alive, f"orphans: {[(p.pid, p.cmdline()) for p in alive]}"
+        assert not server.pid_path(settings).exists()
+        assert not runstate.activity_path(server.pid_path(settings)).exists()
+        assert not server.status(settings).healthy
+    finally:
+        server.stop(settings)
+
+
+def json_record(path: Path) -> dict[str, object]:
+    import json
+
+    data = json.loads(path.read_text())
+    assert isinstance(data, dict)
+    return data

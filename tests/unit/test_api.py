@@ -302,6 +302,17 @@ def test_bad_input_gets_a_clear_4xx_and_the_server_keeps_serving(
     assert client.post("/v1/chat/completions", json=chat_body()).status_code == 200
 
 
+def test_malformed_json_names_no_parameter_but_says_where_it_broke(client: TestClient) -> None:
+    body = b'{"model": "rag:docs", "messages": ['
+    error = _post(client, "/v1/chat/completions", body).json()["error"]
+    assert error["param"] is None  # was "36", the parser's offset, which is no parameter
+    assert f"malformed JSON at character {len(body)}" in error["message"]
+    assert error["code"] == "invalid_request"
+    # a bad field still names it
+    field = client.post("/v1/chat/completions", json=chat_body(colour="red")).json()["error"]
+    assert field["param"] == "colour"
+
+
 # --- REST ----------------------------------------------------------------------------------
 def test_upload_ingests_in_a_job_then_search_delete_and_reingest(client: TestClient) -> None:
     files = {
@@ -332,6 +343,21 @@ def test_unreadable_upload_is_reported_per_file_and_removed(client: TestClient) 
     assert by_name["bad.pdf"]["status"] == "failed" and by_name["bad.pdf"]["reason"]
     assert len(job["report"]["failed"]) == 1
     assert not Path(by_name["bad.pdf"]["source"]).exists()
+
+
+def test_upload_of_content_already_in_the_kb_is_reported_not_added(client: TestClient) -> None:
+    text = b"Castle Wren was built by Tomas Alder in 1602."
+    first = client.post("/v1/kbs/docs/documents", files={"files": ("castle.txt", text)})
+    original = wait_job(client, first.json()["job"]["id"])["files"][0]["source"]
+    second = client.post("/v1/kbs/docs/documents", files={"files": ("castle copy.txt", text)})
+    job = wait_job(client, second.json()["job"]["id"])
+    [report] = job["files"]
+    assert report["status"] == "duplicate"
+    assert report["reason"] == f"already in the KB as {original}"
+    assert job["report"]["duplicates"][0]["same_as"] == original
+    assert not Path(report["source"]).exists()  # the upload folder holds KB documents only
+    names = [d["name"] for d in client.get("/v1/kbs/docs/documents").json()["data"]]
+    assert names.count("castle.txt") == 1 and "castle copy.txt" not in names
 
 
 @pytest.mark.parametrize(

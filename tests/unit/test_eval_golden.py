@@ -19,7 +19,7 @@ from eval.golden import (
     save_golden,
     to_csv,
 )
-from eval.golden_run import headline, past_runs, run_golden, run_rows
+from eval.golden_run import by_category, headline, past_runs, run_golden, run_rows
 from ingest.kb import KnowledgeBase, open_kb
 from ingest.pipeline import ingest_paths
 from rag_app.settings import Settings
@@ -134,6 +134,49 @@ def test_headline_counts_tentative_only_when_lenient() -> None:
     figures = headline(rows)
     assert figures["right"] == 50.0 and figures["lenient_right"] == 100.0
     assert figures["tentative"] == 50.0 and figures["source_hit"] is None
+
+
+def test_an_optional_type_column_is_kept_and_other_columns_ignored() -> None:
+    data = "question,expected,type,evidence\nWho?,Ada,fact,Ada built it.\nMayor?,,unanswerable,\n"
+    items = parse_golden("typed.csv", data.encode())
+    assert [i.category for i in items] == ["fact", "unanswerable"]
+    assert parse_golden("again.csv", to_csv(items).encode()) == items
+    assert parse_golden("set.csv", CSV.encode())[0].category == ""  # old files still load
+
+
+def test_figures_by_category_only_for_typed_sets() -> None:
+    rows = [
+        {"category": "fact", "kind": "confident", "verdict": "right", "right": True},
+        {"category": "fact", "kind": "confident", "verdict": "wrong", "right": False},
+        {"category": "unanswerable", "kind": "abstained", "verdict": "abstained (right)"},
+    ]
+    figures = by_category(rows)
+    assert list(figures) == ["fact", "unanswerable"]
+    assert figures["fact"]["right"] == 50.0 and figures["fact"]["wrong"] == 50.0
+    assert figures["unanswerable"]["abstained"] == 100.0
+    assert by_category([{"kind": "confident"}]) == {}
+
+
+def test_a_run_of_a_typed_set_reports_each_type(kb: KnowledgeBase) -> None:
+    items = [
+        GoldenItem(question="Who built the lighthouse?", expected="Ada Marsh", category="fact"),
+        GoldenItem(question="Who is the mayor?", category="unanswerable"),
+    ]
+    llm = KeyedChat(
+        replies={
+            "Who built the lighthouse?": json.dumps({"answer": "Ada Marsh"}),
+            "Who is the mayor?": json.dumps(
+                {"answer": "I don't know based on the provided documents."}
+            ),
+        }
+    )
+    summary = run_golden(items, kb, kb.settings, llm=llm, concurrency=1)
+    assert [r["category"] for r in run_rows(past_runs(kb.settings, "docs")[0]["dir"])] == [
+        "fact",
+        "unanswerable",
+    ]
+    assert summary["by_category"]["fact"]["right"] == 100.0
+    assert summary["by_category"]["unanswerable"]["abstained"] == 100.0
 
 
 def _rag(tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:

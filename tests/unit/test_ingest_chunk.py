@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
-from ingest.chunk import chunk_document, hf_token_spans, regex_token_spans
+from ingest.chunk import chunk_document, hf_token_spans, regex_token_spans, tokenizers_token_spans
 from ingest.load import LoadedDoc, Section
 
 WORDS = " ".join(f"word{i}" for i in range(400))
@@ -81,3 +83,20 @@ def test_model_tokenizer_bounds_word_pieces(minilm_tokenizer) -> None:  # noqa: 
         assert text[c.start : c.end] == c.text
         pieces = minilm_tokenizer(c.text, add_special_tokens=False)["input_ids"]
         assert len(pieces) <= 120  # so each chunk fits MiniLM's 256 word-piece window
+
+
+def test_tokenizer_json_spans_match_the_transformers_tokenizer(
+    minilm_tokenizer,  # noqa: ANN001
+    tmp_path: Path,
+) -> None:
+    # What OnnxEmbeddings.token_spans reads: the export's tokenizer.json, truncation and
+    # padding off (the file itself says 128 tokens and fixed padding).
+    from tokenizers import Tokenizer
+
+    minilm_tokenizer.save_pretrained(str(tmp_path))
+    raw = Tokenizer.from_file(str(tmp_path / "tokenizer.json"))
+    raw.no_truncation()
+    raw.no_padding()
+    long_text = "Electroencephalography notwithstanding, Ærøskøbing färja: 東京の渡し船. " * 80
+    for text in ("The Kestrel Bridge opened in 1931.", "  ÉCOLE café\n\nnaïve  ", long_text):
+        assert tokenizers_token_spans(raw)(text) == hf_token_spans(minilm_tokenizer)(text)

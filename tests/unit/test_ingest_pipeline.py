@@ -111,3 +111,55 @@ def test_one_writer_at_a_time(settings: Settings, folder: Path) -> None:
     with kb.writer_lock(), pytest.raises(KnowledgeBaseError, match="another ingest"):
         ingest_paths([folder], open_fake(settings))
     assert ingest_paths([folder], kb).added == 4  # the lock is released afterwards
+
+
+def test_same_bytes_under_another_path_are_reported_not_added(
+    settings: Settings, folder: Path, tmp_path: Path
+) -> None:
+    kb = open_fake(settings)
+    ingest_paths([folder], kb)
+    original = folder / "kestrel_bridge.txt"
+    elsewhere = tmp_path / "copies"
+    elsewhere.mkdir()
+    copy = shutil.copy(original, elsewhere / "kestrel_bridge.txt")
+    twin = shutil.copy(original, elsewhere / "twin.txt")  # and a second copy in the same run
+    summary = ingest_paths([elsewhere], kb)
+    assert (summary.added, summary.failed, summary.chunks_written) == (0, [], 0)
+    assert [(d.source, d.same_as) for d in summary.duplicates] == [
+        (str(copy), str(original)),
+        (str(twin), str(original)),
+    ]
+    assert summary.duplicates[0].reason == f"already in the KB as {original}"
+    assert summary.in_kb() == 2
+    assert len(kb.sources()) == 4 and '"same_as"' in summary.model_dump_json()
+    # the same path with the same bytes stays the incremental no-op
+    assert ingest_paths([original], kb).unchanged == 1
+
+
+def test_two_new_copies_in_one_run_add_one(settings: Settings, tmp_path: Path) -> None:
+    docs = tmp_path / "new"
+    docs.mkdir()
+    (docs / "a.md").write_text("# Tides\n\nHigh tide is at 06:40.\n")
+    shutil.copy(docs / "a.md", docs / "b.md")
+    summary = ingest_paths([docs], open_fake(settings))
+    assert summary.added == 1
+    assert [(Path(d.source).name, Path(d.same_as).name) for d in summary.duplicates] == [
+        ("b.md", "a.md")
+    ]
+
+
+def test_a_moved_file_is_ingested_at_its_new_path(
+    settings: Settings, folder: Path, tmp_path: Path
+) -> None:
+    kb = open_fake(settings)
+    ingest_paths([folder], kb)
+    moved = (folder / "notes.md").rename(tmp_path / "notes.md")
+    # the old path is gone: not a duplicate, else pruning it would leave no copy at all
+    assert ingest_paths([moved], kb).added == 1
+    assert ingest_paths([folder], kb, prune=True).removed == 1
+    assert kb.keyword_search("Curlew", 1)[0][0].source == str(moved)
+
+
+def test_text_records_keep_their_ids_even_when_texts_repeat(settings: Settings) -> None:
+    summary = ingest_texts([("q1", "Same passage."), ("q2", "Same passage.")], open_fake(settings))
+    assert (summary.added, summary.duplicates) == (2, [])

@@ -64,6 +64,20 @@ def test_corrupt_and_unsupported_files_fail_with_reasons_others_succeed(settings
     assert not (settings.root / "uploads" / "default" / "broken.pdf").exists()
 
 
+def test_upload_of_content_already_in_the_kb_is_reported_not_added(settings: Settings) -> None:
+    at = documents_page(settings)
+    at.file_uploader[0].upload("tides.md", NOTE, "text/markdown").run()
+    at.file_uploader[0].upload("tides copy.md", NOTE, "text/markdown").run()
+    assert not at.exception
+    ok, errors = messages(at)
+    folder = settings.root / "uploads" / "default"
+    assert errors == [] and ok == [
+        f"tides copy.md: already in the KB as {folder / 'tides.md'} (not added again)"
+    ]
+    assert list(at.dataframe[0].value["Document"]) == ["tides.md"]
+    assert not (folder / "tides copy.md").exists()
+
+
 def test_oversized_upload_is_refused_with_message(tmp_path: Path) -> None:
     settings = Settings(data_dir=tmp_path / "data", max_upload_mb=0.001)
     at = documents_page(settings)

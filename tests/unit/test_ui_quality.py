@@ -106,12 +106,14 @@ def test_evaluate_runs_in_background_then_shows_results_and_chart(settings: Sett
     assert "Ada Marsh" in table.iloc[0]["Quote"]
     assert list(table["Source cited"]) == ["yes", "—", "—"], table.to_dict("records")
     metrics = {unescape(m.label): m.value for m in at.metric}
-    assert metrics["Right %"] == "100.0" and metrics["Abstained %"] == "33.3"
+    assert metrics["Right"] == "100.0" and metrics["Abstained"] == "33.3"
+    assert all(m.help for m in at.metric), "each short label has its full meaning as a tooltip"
     charts = at.get("vega_lite_chart")
     assert charts, "the trend chart is drawn"
-    assert "Right %" in charts[0].proto.spec + charts[0].proto.datasets[0].data.data.decode(
-        "latin-1"
+    spec = charts[0].proto.spec + "".join(
+        d.data.data.decode("latin-1") for d in charts[0].proto.datasets
     )
+    assert "Right" in spec and '"bar"' in spec  # one run: a bar per figure, none hidden
 
 
 def test_drafted_questions_can_be_accepted_or_dropped(settings: Settings) -> None:

@@ -1,0 +1,142 @@
+"""Derived answers: a difference or an earlier/later choice computed from what passages quote.
+
+Used only when the question clearly names the two things compared ("How many metres longer is
+A than B?", "Which was completed first, A or B?") and the observed passages give exactly one
+value for each; the arithmetic goes through the calculator's safe evaluator, never eval.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from rag_app.agent.form import COMPARATIVES, numbers_in, options_in
+from rag_app.agent.tools import THOUSANDS, evaluate_arithmetic, format_number
+from rag_app.answering.verify import split_sentences
+from rag_app.records import Hit
+from rag_app.words import STOPWORDS, content_words
+
+# The words a passage uses for the quantity a comparative compares ("longer" -> "275 metres
+# long", "Length | 275 metres"). Comparatives without one here ("more") are not derived.
+ATTRIBUTES = {
+    "longer": ("long", "length"),
+    "shorter": ("long", "length", "short"),
+    "taller": ("tall", "height", "high"),
+    "higher": ("high", "height", "tall"),
+    "wider": ("wide", "width"),
+    "narrower": ("wide", "width", "narrow"),
+    "deeper": ("deep", "depth"),
+    "heavier": ("heavy", "weight", "weighs"),
+}
+THAN = re.compile(
+    rf"\bhow (?:many|much)\s+(?:(?P<unit>\w+)\s+)?(?P<cmp>{COMPARATIVES})\s+"
+    r"(?:is|was|are|were)\s+(?P<a>.+?)\s+than\s+(?P<b>.+?)[?.!]*$",
+    re.I,
+)
+EARLIER = {"first", "earlier", "earliest", "older", "oldest", "sooner"}
+LATER = {"last", "later", "latest", "newer", "newest", "recent"}
+YEAR = re.compile(r"\b(1\d{3}|20\d{2})\b")
+
+
+@dataclass(frozen=True)
+class Derived:
+    """An answer the code worked out from quoted facts, with the passages and values it used."""
+
+    text: str
+    cited: list[tuple[int, str]]  # (hit index, the value quoted there) for each fact used
+    calculation: tuple[str, str] | None  # (expression, result) for a difference
+    note: str
+
+
+def _about(hit: Hit, name: str, other: str) -> bool:
+    """The passage is about `name` (all its words, headings included) and not about `other`."""
+    words = set(content_words(" ".join([*hit.chunk.headings, hit.chunk.text])))
+    mine, theirs = set(content_words(name)), set(content_words(other))
+    return mine <= words and not (theirs - mine <= words)
+
+
+def _values(
+    hits: list[Hit], name: str, other: str, cue: set[str], find: re.Pattern[str]
+) -> dict[str, int]:
+    """value -> hit index, over the sentences about `name` that hold a cue word and a value."""
+    found: dict[str, int] = {}
+    for i, hit in enumerate(hits):
+        if not _about(hit, name, other):
+            continue
+        for sentence in split_sentences(hit.chunk.text):
+            value = _after(sentence, cue, find)
+            if value is not None:
+                found.setdefault(value, i)
+    return found
+
+
+def _after(sentence: str, cue: set[str], find: re.Pattern[str]) -> str | None:
+    """The first value `find` matches after a cue word of `sentence` (else the last before it):
+    "began in 1871 and the tower was completed in 1874" -> 1874 for "completed"."""
+    sentence = THOUSANDS.sub("", sentence)
+    words = re.finditer(r"\w+", sentence)
+    positions = [m.start() for m in words if any(m.group().lower().startswith(c) for c in cue)]
+    if not positions:
+        return None
+    values = [(m.start(), m.group("value")) for m in find.finditer(sentence)]
+    after = [v for at, v in values if at > positions[0]]
+    before = [v for at, v in values if at < positions[0]]
+    if after:
+        return after[0]
+    return before[-1] if before else None
+
+
+def derive_difference(question: str, hits: list[Hit]) -> Derived | None:
+    """'How many UNIT COMPARATIVE is A than B?' -> value(A) - value(B), each quoted once."""
+    match = THAN.search(question.strip())
+    if match is None or not match.group("unit"):
+        return None
+    cue = set(ATTRIBUTES.get(match.group("cmp").lower(), ()))
+    if not cue:
+        return None
+    unit = match.group("unit").lower().rstrip("s")
+    find = re.compile(rf"(?P<value>\d+(?:\.\d+)?)\s*{re.escape(unit)}", re.I)
+    a, b = (_name(match.group(g)) for g in ("a", "b"))
+    first, second = _values(hits, a, b, cue, find), _values(hits, b, a, cue, find)
+    if len(first) != 1 or len(second) != 1:
+        return None  # a value missing, or two candidates: nothing clear to subtract
+    (x, i), (y, j) = next(iter(first.items())), next(iter(second.items()))
+    expression = f"{x} - {y}"
+    result = format_number(evaluate_arithmetic(expression))
+    if numbers_in(result)[0].startswith("-"):
+        return None  # the question's premise ("A is longer") does not hold
+    note = (
+        f"The agent did not calculate the difference; it was computed from the two quoted "
+        f"values: {expression} = {result}."
+    )
+    return Derived(f"{result} {match.group('unit')}", [(i, x), (j, y)], (expression, result), note)
+
+
+def derive_choice(question: str, hits: list[Hit]) -> Derived | None:
+    """'Which was completed first, A or B?' -> the option with the earlier year, when the
+    passages quote one year for each next to the question's own verb ("completed")."""
+    options = options_in(question)
+    words = set(content_words(question))
+    order = words & (EARLIER | LATER)
+    if not options or len(order) != 1:
+        return None
+    option_words = {w for o in options for w in content_words(o)}
+    cue = {w[:6] for w in words - option_words - EARLIER - LATER - STOPWORDS}
+    if not cue:
+        return None  # "Which is older, A or B?": no verb to tie a year to
+    find = re.compile(rf"(?P<value>{YEAR.pattern})")
+    years = [_values(hits, o, other, cue, find) for o, other in (options, options[::-1])]
+    if any(len(y) != 1 for y in years):
+        return None
+    (ya, ia), (yb, ib) = (next(iter(y.items())) for y in years)
+    if ya == yb:
+        return None
+    earlier = 0 if int(ya) < int(yb) else 1
+    pick = earlier if order <= EARLIER else 1 - earlier
+    note = f"Chosen from the quoted years: {options[0]} {ya}, {options[1]} {yb}."
+    return Derived(options[pick], [(ia, ya), (ib, yb)], None, note)
+
+
+def _name(phrase: str) -> str:
+    """'the Alder Viaduct' -> 'Alder Viaduct' (articles and trailing punctuation dropped)."""
+    return re.sub(r"^(?:the|a|an)\s+", "", phrase.strip(" ?.!,"), flags=re.I)
