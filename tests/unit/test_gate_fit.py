@@ -14,7 +14,7 @@ from eval.gate_metrics import ece, kind_precision
 from rag_app.answering.check import check_answer, check_prompt, yes_log_odds
 
 
-def test_confident_threshold_is_the_lowest_where_every_higher_one_is_precise_enough() -> None:
+def test_confident_threshold_is_the_lowest_whose_confident_set_is_precise_enough() -> None:
     # 20 answers above 0.8 all right, 10 between 0.6 and 0.8 half right, then mostly wrong
     p = np.array([0.81 + i * 0.005 for i in range(20)] + [0.61 + i * 0.015 for i in range(10)])
     y = np.array([1] * 20 + [1, 0] * 5)
@@ -23,6 +23,14 @@ def test_confident_threshold_is_the_lowest_where_every_higher_one_is_precise_eno
     assert y[chosen].mean() >= 0.9
     assert t <= 0.81  # all 20 right ones are confident
     assert confident_threshold(p, y, 0.99) >= 0.81
+
+
+def test_one_early_wrong_answer_does_not_veto_lower_thresholds() -> None:
+    p = np.linspace(0.99, 0.5, 50)
+    y = np.array([1, 1, 0] + [1] * 37 + [0] * 10)  # a wrong answer third from the top
+    t = confident_threshold(p, y, 0.9)
+    assert y[p >= t].mean() >= 0.9
+    assert (p >= t).sum() >= 40  # the 37 right answers below it stay confident
 
 
 def test_confident_threshold_is_one_when_no_threshold_is_precise() -> None:
