@@ -61,9 +61,20 @@ def _reason(exc: BaseException) -> str:
     return "; ".join(lines) or exc.__class__.__name__
 
 
+MISSING_EXTRA = (
+    "store = postgres needs the postgres extra: run `bash scripts/setup.sh` "
+    "(or `pip install 'rag-app[postgres]'`)"
+)
+
+
 def connect(url: str) -> psycopg.Connection[Any]:
     """One checked connection (autocommit); an unreachable or wrong URL is one clear line."""
-    import psycopg
+    try:
+        import pgvector.psycopg  # noqa: F401 - needed by every pooled connection
+        import psycopg
+        import psycopg_pool  # noqa: F401
+    except ImportError as exc:
+        raise KnowledgeBaseError(f"{MISSING_EXTRA} ({exc})") from exc
 
     try:
         return psycopg.connect(url, connect_timeout=CONNECT_TIMEOUT_S, autocommit=True)
