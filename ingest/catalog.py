@@ -11,9 +11,9 @@ import re
 import sqlite3
 import threading
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, Protocol
 
 import numpy as np
 
@@ -62,8 +62,8 @@ class DocumentRow(NamedTuple):
     ingested_at: str
 
 
-def fts_query(query: str) -> str:
-    """User text -> a safe FTS5 query: each word quoted (no syntax survives), OR-ed.
+def fts_terms(query: str) -> list[str]:
+    """The words of a keyword query (lower-cased, unique, \\w+ only: no query syntax survives).
 
     Stopwords are dropped (unless the query has nothing else): OR-ing "the" or "of" makes FTS5
     score nearly every row for almost no BM25 weight; at 100k chunks that halved the p95
@@ -72,8 +72,41 @@ def fts_query(query: str) -> str:
     from rag_app.words import STOPWORDS
 
     terms = list(dict.fromkeys(t.lower() for t in FTS_TERM.findall(query)))
-    kept = [t for t in terms if t not in STOPWORDS] or terms
-    return " OR ".join(f'"{t}"' for t in kept)
+    return [t for t in terms if t not in STOPWORDS] or terms
+
+
+def fts_query(query: str) -> str:
+    """User text -> a safe FTS5 query: each word quoted, OR-ed."""
+    return " OR ".join(f'"{t}"' for t in fts_terms(query))
+
+
+class KbCatalog(Protocol):
+    """What a knowledge base needs from its catalog: SQLite's Catalog or Postgres's PgCatalog.
+
+    Writes go inside `transaction()` (all or nothing); `last_commit` is the (before, after)
+    revision of this process's last write, which the vector index mirrors.
+    """
+
+    last_commit: tuple[int, int]
+
+    def transaction(self) -> AbstractContextManager[Any]: ...
+    def revision(self) -> int: ...
+    def close(self) -> None: ...
+    def delete_chunk_ids(self, chunk_ids: Sequence[str]) -> list[tuple[int, str]]: ...
+    def delete_source(self, source: str) -> list[tuple[int, str]]: ...
+    def insert_chunks(self, chunks: Sequence[NewChunk]) -> list[int]: ...
+    def upsert_document(self, doc: DocumentRow) -> None: ...
+    def count(self) -> int: ...
+    def documents(self) -> list[DocumentRow]: ...
+    def document(self, source: str) -> DocumentRow | None: ...
+    def sources_with_hash(self, doc_hash: str) -> list[str]: ...
+    def by_ids(self, ids: Sequence[int]) -> dict[int, StoredChunk]: ...
+    def by_chunk_ids(self, chunk_ids: Sequence[str]) -> dict[str, StoredChunk]: ...
+    def neighbours(self, chunk_id: str, window: int) -> list[StoredChunk]: ...
+    def source_ids(self, source: str) -> list[int]: ...
+    def keyword_search(
+        self, query: str, k: int, source: str | None = None
+    ) -> list[tuple[int, float]]: ...
 
 
 class Catalog:

@@ -11,19 +11,17 @@ import functools
 import importlib
 import os
 import threading
-import uuid
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any, TypeVar, cast
 
 import numpy as np
-from langchain_core.documents import Document
 from langchain_core.embeddings import Embeddings
-from langchain_core.vectorstores import VectorStore
 
 from ingest.atomic import fsync_dir, remove_orphan_temps
 from ingest.catalog import Catalog, NewChunk, StoredChunk
-from ingest.embed import embed_texts, normalise
+from ingest.catalog_store import CatalogVectorStore
+from ingest.embed import normalise
 from rag_app.settings import Settings
 
 # faiss's bundled type stubs miss most of its SWIG API (IndexIDMap2.id_map, selectors, ...).
@@ -75,7 +73,7 @@ def _as_ids(ids: Iterable[int]) -> np.ndarray:
     return np.fromiter((int(i) for i in ids), dtype=np.int64)
 
 
-class FaissStore(VectorStore):
+class FaissStore(CatalogVectorStore):
     """A persistent (or, with path=None, in-memory) FAISS + SQLite vector store."""
 
     def __init__(
@@ -90,17 +88,13 @@ class FaissStore(VectorStore):
         self.settings = settings
         if path is not None:
             path.mkdir(parents=True, exist_ok=True)
-        self.catalog = catalog or Catalog(path / "catalog.sqlite" if path else None)
+        self.catalog: Catalog = catalog or Catalog(path / "catalog.sqlite" if path else None)
         self.index: Any | None = None
         self.synced = 0  # catalog revision the in-memory index reflects
         self.dead = np.zeros(0, np.int64)  # ids still in the HNSW graph but deleted (sorted)
         self._lock = threading.RLock()
         self._load()
         self.refresh()
-
-    @property
-    def embeddings(self) -> Embeddings:
-        return self._embedding
 
     # --- persistence --------------------------------------------------------------------------
     def _index_files(self) -> list[tuple[int, Path]]:
@@ -249,69 +243,6 @@ class FaissStore(VectorStore):
         rows = self.catalog.by_ids([i for i, _ in found])
         return [(rows[i], s) for i, s in found if i in rows]
 
-    # --- LangChain VectorStore interface ------------------------------------------------------
-    def add_texts(
-        self,
-        texts: Iterable[str],
-        metadatas: list[dict] | None = None,
-        *,
-        ids: list[str] | None = None,
-        **kwargs: Any,
-    ) -> list[str]:
-        texts = list(texts)
-        metas = metadatas or [{} for _ in texts]
-        given: list[str | None] = list(ids) if ids else [None] * len(texts)
-        chunk_ids = [i or uuid.uuid4().hex for i in given]
-        vectors = embed_texts(self._embedding, texts)
-        rows = [
-            NewChunk(cid, _meta_str(m, "source"), _meta_int(m, "position"), t, dict(m), v)
-            for cid, t, m, v in zip(chunk_ids, texts, metas, vectors, strict=True)
-        ]
-        with self.catalog.transaction():
-            removed = self.catalog.delete_chunk_ids(chunk_ids)
-            new_ids = self.catalog.insert_chunks(rows)
-        self.apply(removed, list(zip(new_ids, rows, strict=True)), self.catalog.last_commit)
-        self.persist()
-        return chunk_ids
-
-    def delete(self, ids: list[str] | None = None, **kwargs: Any) -> bool | None:
-        if not ids:
-            return None
-        with self.catalog.transaction():
-            removed = self.catalog.delete_chunk_ids(ids)
-        self.apply(removed, [], self.catalog.last_commit)
-        self.persist()
-        return True
-
-    def get_by_ids(self, ids: Sequence[str], /) -> list[Document]:
-        rows = self.catalog.by_chunk_ids(list(ids))
-        return [_document(rows[i]) for i in ids if i in rows]
-
-    def similarity_search_with_score_by_vector(
-        self, embedding: list[float], k: int = 4, **kwargs: Any
-    ) -> list[tuple[Document, float]]:
-        if kwargs.get("filter"):
-            raise NotImplementedError("FaissStore filters by source=... only, not filter=...")
-        found = self.search_vector(np.asarray(embedding), k, kwargs.get("source"))
-        return [(_document(row), score) for row, score in found]
-
-    def similarity_search_with_score(
-        self, query: str, k: int = 4, **kwargs: Any
-    ) -> list[tuple[Document, float]]:
-        vector = self._embedding.embed_query(query)
-        return self.similarity_search_with_score_by_vector(vector, k, **kwargs)
-
-    def similarity_search_by_vector(
-        self, embedding: list[float], k: int = 4, **kwargs: Any
-    ) -> list[Document]:
-        return [d for d, _ in self.similarity_search_with_score_by_vector(embedding, k, **kwargs)]
-
-    def similarity_search(self, query: str, k: int = 4, **kwargs: Any) -> list[Document]:
-        return [d for d, _ in self.similarity_search_with_score(query, k, **kwargs)]
-
-    def _select_relevance_score_fn(self) -> Any:
-        return lambda score: min(1.0, max(0.0, score))  # cosine -> [0, 1]
-
     @classmethod
     def from_texts(
         cls,
@@ -326,17 +257,3 @@ class FaissStore(VectorStore):
         store = cls(embedding, path=kwargs.get("path"), settings=kwargs.get("settings"))
         store.add_texts(texts, metadatas, ids=ids)
         return store
-
-
-def _document(row: StoredChunk) -> Document:
-    return Document(id=row.chunk_id, page_content=row.text, metadata=row.metadata)
-
-
-def _meta_str(meta: dict, key: str) -> str | None:
-    value = meta.get(key)
-    return value if isinstance(value, str) else None
-
-
-def _meta_int(meta: dict, key: str) -> int:
-    value = meta.get(key)
-    return value if isinstance(value, int) else 0

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 
-from ingest.catalog import Catalog, DocumentRow, NewChunk, StoredChunk
+from ingest.catalog import Catalog, DocumentRow, KbCatalog, NewChunk, StoredChunk
 from ingest.manifest import Manifest, check_compatible, now_iso, read_manifest, write_manifest
 from rag_app.errors import KnowledgeBaseError
 from rag_app.records import Chunk
@@ -31,7 +31,7 @@ PERSIST_EVERY_S = 10.0  # the FAISS file is a cache of the catalog: saving it le
 
 
 class VectorIndex(Protocol):
-    """What the KB needs from a vector backend (FaissStore, ChromaIndex)."""
+    """What the KB needs from a vector backend (FaissStore, ChromaIndex, PgStore)."""
 
     def refresh(self) -> None: ...
     def persist(self) -> None: ...
@@ -88,7 +88,7 @@ class KnowledgeBase:
         settings: Settings,
         embeddings: Embeddings,
         manifest: Manifest,
-        catalog: Catalog,
+        catalog: KbCatalog,
         index: VectorIndex,
         vector_store: VectorStore,
     ) -> None:
@@ -252,19 +252,42 @@ def open_kb(
 
     embeddings = embeddings or load_embedder(settings)
     model, dim = embedder_name(embeddings), _dimension(embeddings)
+    new = manifest is None
     if manifest is None:
-        kb_dir.mkdir(parents=True, exist_ok=True)
         manifest = _new_manifest(name, kb_dir, settings, model, dim)
-        write_manifest(kb_dir, manifest)
     check_compatible(name, manifest, model, dim)
-    catalog = Catalog(kb_dir / "catalog.sqlite")
+    # A database KB is opened (reached, checked) before its folder is written: a bad
+    # RAG_DATABASE_URL leaves nothing behind.
+    catalog = _open_catalog(name, manifest, settings, kb_dir, model, dim)
+    if new:
+        kb_dir.mkdir(parents=True, exist_ok=True)
+        write_manifest(kb_dir, manifest)
     index, store = _open_index(manifest, settings, kb_dir, catalog, embeddings)
     return KnowledgeBase(name, kb_dir, settings, embeddings, manifest, catalog, index, store)
 
 
+def _open_catalog(
+    name: str, manifest: Manifest, settings: Settings, kb_dir: Path, model: str, dim: int
+) -> KbCatalog:
+    if manifest.store == "postgres":
+        from ingest.pg_db import database_url
+        from ingest.pg_store import PgCatalog
+
+        return PgCatalog(database_url(settings), name, model, dim)
+    kb_dir.mkdir(parents=True, exist_ok=True)
+    return Catalog(kb_dir / "catalog.sqlite")
+
+
 def _open_index(
-    manifest: Manifest, settings: Settings, kb_dir: Path, catalog: Catalog, emb: Embeddings
+    manifest: Manifest, settings: Settings, kb_dir: Path, catalog: KbCatalog, emb: Embeddings
 ) -> tuple[VectorIndex, Any]:
+    if manifest.store == "postgres":
+        from ingest.pg_store import PgCatalog, PgStore
+
+        assert isinstance(catalog, PgCatalog)
+        pg = PgStore(emb, catalog)
+        return pg, pg
+    assert isinstance(catalog, Catalog)
     if manifest.store == "chroma":
         from ingest.chroma_store import ChromaIndex, make_chroma
 
@@ -290,6 +313,11 @@ def remove_kb(name: str, settings: Settings) -> bool:
     if not kb_dir.exists():
         return False
     manifest = read_manifest(kb_dir) if (kb_dir / "manifest.json").exists() else None
+    if manifest and manifest.store == "postgres":
+        from ingest.pg_db import database_url
+        from ingest.pg_store import drop_kb
+
+        drop_kb(database_url(settings), name)
     if manifest and manifest.store == "chroma" and settings.chroma_url:
         from ingest.chroma_store import chroma_client
 

@@ -20,7 +20,7 @@ class Manifest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     format_version: int = FORMAT_VERSION
-    store: Literal["faiss", "chroma"]
+    store: Literal["faiss", "chroma", "postgres"]
     embedding_model: str
     dimension: int
     chunk_size: int

@@ -6,7 +6,7 @@ import sys
 
 import typer
 
-from rag_app.commands import answering, docs, evaluate, serve, system, ui
+from rag_app.commands import answering, database, docs, evaluate, serve, system, ui
 from rag_app.errors import RagError
 
 app = typer.Typer(
@@ -18,7 +18,7 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 
-for group in (system, docs, answering, evaluate, ui, serve):
+for group in (system, docs, answering, evaluate, ui, serve, database):
     group.register(app)
 
 

