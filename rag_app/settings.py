@@ -143,11 +143,12 @@ class Settings(BaseSettings):
         default=0.25,
         description="Best dense cosine below this means nothing relevant was found (abstain).",
     )
-    context_sentences: int = Field(
-        default=1,
+    context_sentences: int | None = Field(
+        default=None,
         ge=0,
         description="Show the model only the N passage sentences closest to the question (0 = "
-        "whole passages); a 135M model extracts far better from a short context.",
+        "whole passages); unset = the model preset's width (3 for qwen2.5-coder-1.5b, 1 for the "
+        "smaller models, which extract far better from a short context).",
     )
     constrain_answers: bool = Field(
         default=True,

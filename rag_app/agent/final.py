@@ -29,6 +29,7 @@ from rag_app.agent.tools import THOUSANDS
 from rag_app.agent.verdict import Verdict, span_verdict, unmeasured
 from rag_app.answering.verify import content_words, lexical_support, split_sentences, verify
 from rag_app.records import ABSTAIN_PHRASE, Answer, Citation, Hit, Timings
+from rag_app.serving.presets import context_sentences
 
 if TYPE_CHECKING:
     from rag_app.agent.run import AgentRun
@@ -219,7 +220,7 @@ def written_answer(run: AgentRun, hits: list[Hit]) -> str:
     embeddings = getattr(run.ctx.kb, "embeddings", None)
     # A multi-part question needs a fact from each part: at least one sentence per part (on
     # HotpotQA, direct mode scored F1 10.7 with 3 sentences against 4.8 with 1).
-    sentences = max(run.settings.context_sentences, MIN_AGENT_SENTENCES)
+    sentences = max(context_sentences(run.settings), MIN_AGENT_SENTENCES)
     picked = focus(run.question, [hits[i] for i in best], embeddings, sentences)
     # Keep the run-wide passage numbers, so [n] means the same passage as in the trace.
     passages = [{**p, "n": best[p["n"] - 1] + 1} for p in picked]

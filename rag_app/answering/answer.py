@@ -33,7 +33,7 @@ from rag_app.records import (
     Timings,
     Usage,
 )
-from rag_app.serving.presets import preset_for
+from rag_app.serving.presets import context_sentences, preset_for
 
 if TYPE_CHECKING:
     from langchain_core.language_models import BaseChatModel
@@ -275,7 +275,7 @@ def answer_stream(
         yield _abstain(run, "No passage in the knowledge base is relevant enough.")
         return
     answer: Answer | None = None
-    for sentences in context_widths(settings.context_sentences):
+    for sentences in context_widths(context_sentences(settings)):
         widened = answer is not None
         if answer is not None:
             run.usage = answer.usage  # the first try's tokens count too

