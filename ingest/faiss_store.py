@@ -1,8 +1,11 @@
-"""FAISS store: our LangChain VectorStore — vectors in a FAISS index with int64 ids, rows in SQLite.
+"""FAISS store: vectors in a FAISS index with int64 ids, rows in SQLite (no LangChain here).
 
-The catalog (SQLite) holds texts, metadata and the vectors themselves; the FAISS file is a derived
-index saved atomically as `index.<revision>.faiss`. If it lags the catalog (a crash between
-the two), `refresh()` reconciles it from the stored vectors: no re-embedding, no pickle.
+Knowledge bases write and search through this class; `ingest/faiss_langchain.py` wraps it in
+LangChain's VectorStore interface for API and Python users (importing langchain_core.vectorstores
+costs ~0.8 s, which a one-file `rag ingest` must not pay). The catalog (SQLite) holds texts,
+metadata and the vectors themselves; the FAISS file is a derived index saved atomically as
+`index.<revision>.faiss`. If it lags the catalog (a crash between the two), `refresh()`
+reconciles it from the stored vectors: no re-embedding, no pickle.
 """
 
 from __future__ import annotations
@@ -16,12 +19,10 @@ from pathlib import Path
 from typing import Any, TypeVar, cast
 
 import numpy as np
-from langchain_core.embeddings import Embeddings
 
 from ingest.atomic import fsync_dir, remove_orphan_temps
 from ingest.catalog import Catalog, NewChunk, StoredChunk
-from ingest.catalog_store import CatalogVectorStore
-from ingest.embed import normalise
+from ingest.embed_cache import normalise
 from rag_app.settings import Settings
 
 # faiss's bundled type stubs miss most of its SWIG API (IndexIDMap2.id_map, selectors, ...).
@@ -73,17 +74,15 @@ def _as_ids(ids: Iterable[int]) -> np.ndarray:
     return np.fromiter((int(i) for i in ids), dtype=np.int64)
 
 
-class FaissStore(CatalogVectorStore):
+class FaissStore:
     """A persistent (or, with path=None, in-memory) FAISS + SQLite vector store."""
 
     def __init__(
         self,
-        embedding: Embeddings,
         path: Path | None = None,
         catalog: Catalog | None = None,
         settings: Settings | None = None,
     ) -> None:
-        self._embedding = embedding
         self.dir = path
         self.settings = settings
         if path is not None:
@@ -242,18 +241,3 @@ class FaissStore(CatalogVectorStore):
         found = [(int(i), float(s)) for i, s in zip(ids[0], scores[0], strict=True) if i >= 0]
         rows = self.catalog.by_ids([i for i, _ in found])
         return [(rows[i], s) for i, s in found if i in rows]
-
-    @classmethod
-    def from_texts(
-        cls,
-        texts: list[str],
-        embedding: Embeddings,
-        metadatas: list[dict] | None = None,
-        *,
-        ids: list[str] | None = None,
-        **kwargs: Any,
-    ) -> FaissStore:
-        """Build a store; pass `path=` to persist it (default: in memory)."""
-        store = cls(embedding, path=kwargs.get("path"), settings=kwargs.get("settings"))
-        store.add_texts(texts, metadatas, ids=ids)
-        return store

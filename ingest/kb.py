@@ -90,7 +90,7 @@ class KnowledgeBase:
         manifest: Manifest,
         catalog: KbCatalog,
         index: VectorIndex,
-        vector_store: VectorStore,
+        vector_store: VectorStore | None = None,
     ) -> None:
         self.name = name
         self.path = path
@@ -99,8 +99,21 @@ class KnowledgeBase:
         self.manifest = manifest
         self.catalog = catalog
         self.index = index
-        self.vector_store = vector_store
+        self._vector_store = vector_store
         self._persisted_at = time.monotonic()
+
+    @property
+    def vector_store(self) -> VectorStore:
+        """This KB as a LangChain VectorStore, for API and Python users. FAISS KBs build their
+        adapter on first use: ingest and search never need it (nor its ~0.8 s import)."""
+        if self._vector_store is None:
+            from ingest.faiss_langchain import FaissVectorStore
+            from ingest.faiss_store import FaissStore
+
+            if not isinstance(self.index, FaissStore):
+                raise TypeError(f"no LangChain vector store for index {type(self.index)}")
+            self._vector_store = FaissVectorStore(self.embeddings, store=self.index)
+        return self._vector_store
 
     def stats(self) -> dict[str, Any]:
         """Name, store, embedding model, chunker settings and sizes (CLI and API show this)."""
@@ -280,7 +293,8 @@ def _open_catalog(
 
 def _open_index(
     manifest: Manifest, settings: Settings, kb_dir: Path, catalog: KbCatalog, emb: Embeddings
-) -> tuple[VectorIndex, Any]:
+) -> tuple[VectorIndex, VectorStore | None]:
+    """(the KB's index, its LangChain store if the backend is one; FAISS: built on demand)."""
     if manifest.store == "postgres":
         from ingest.pg_store import PgCatalog, PgStore
 
@@ -295,8 +309,7 @@ def _open_index(
         return ChromaIndex(chroma, catalog, kb_dir), chroma
     from ingest.faiss_store import FaissStore
 
-    store = FaissStore(emb, path=kb_dir, catalog=catalog, settings=settings)
-    return store, store
+    return FaissStore(path=kb_dir, catalog=catalog, settings=settings), None
 
 
 def list_kbs(settings: Settings) -> list[str]:

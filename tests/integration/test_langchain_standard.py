@@ -1,4 +1,5 @@
-"""LangChain's own standard VectorStore tests (langchain-tests): FAISS + SQLite, and Postgres."""
+"""LangChain's own standard VectorStore tests (langchain-tests): FAISS + SQLite (its LangChain
+adapter, ingest.faiss_langchain.FaissVectorStore), and Postgres."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ import pytest
 from langchain_core.vectorstores import VectorStore
 from langchain_tests.integration_tests.vectorstores import VectorStoreIntegrationTests
 
-from ingest.faiss_store import FaissStore
+from ingest.faiss_langchain import FaissVectorStore
 
 # The suite's async tests are bare `async def`s and it forbids overriding tests, so the asyncio
 # mark goes on the whole module; pytest-asyncio then warns about the sync ones (harmless).
@@ -25,7 +26,7 @@ class TestFaissStoreOnDisk(VectorStoreIntegrationTests):
 
     @pytest.fixture
     def vectorstore(self, tmp_path: Path) -> Iterator[VectorStore]:  # type: ignore[override]
-        store = FaissStore(self.get_embeddings(), path=tmp_path / "store")
+        store = FaissVectorStore(self.get_embeddings(), path=tmp_path / "store")
         try:
             yield store
         finally:
@@ -37,7 +38,7 @@ class TestFaissStoreInMemory(VectorStoreIntegrationTests):
 
     @pytest.fixture
     def vectorstore(self) -> Iterator[VectorStore]:  # type: ignore[override]
-        store = FaissStore(self.get_embeddings())
+        store = FaissVectorStore(self.get_embeddings())
         try:
             yield store
         finally:

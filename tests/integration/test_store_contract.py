@@ -94,10 +94,12 @@ def top_source(kb: KnowledgeBase, query: str) -> str:
 
 
 def index_size(kb: KnowledgeBase) -> int:
-    store = kb.vector_store
+    store = kb.vector_store  # the KB's LangChain view: FaissVectorStore, PgStore or Chroma
     if kb.manifest.store == "postgres":
         return int(store.catalog.indexed())  # chunks with a vector in the HNSW-indexed column
-    return int(store.index.ntotal) if kb.manifest.store == "faiss" else store._collection.count()
+    if kb.manifest.store == "faiss":
+        return int(store.store.index.ntotal)
+    return store._collection.count()
 
 
 def test_add_search_update_delete(kb_settings: Settings) -> None:

@@ -4,6 +4,7 @@ langchain, sentence-transformers, FAISS or onnxruntime (checked on the real entr
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -73,3 +74,64 @@ def test_kb_list_reads_manifests_only(tmp_path: Path) -> None:
     assert result.stdout.split() == ["notes"]
     assert "ingest.kb" in modules
     assert heavy_in(modules) == []
+
+
+# `rag ingest` through the real CLI entry point with only the embedding model swapped for a fake
+# (the real one needs its ONNX export); it ingests twice, the second time into the existing KB.
+INGEST_TWICE = """
+import json, sys
+import ingest.embed
+from rag_app import cli
+from tests.fakes import HashingEmbeddings
+
+ingest.embed.load_embedder = lambda settings: HashingEmbeddings()
+for path in sys.argv[1:]:
+    sys.argv = ["rag", "ingest", path, "--json"]
+    try:
+        cli.main()
+    except SystemExit as exc:
+        assert exc.code == 0, exc.code
+print(json.dumps(sorted(sys.modules)))
+"""
+
+
+def test_ingest_into_an_existing_kb_skips_the_langchain_vectorstore(tmp_path: Path) -> None:
+    """The FAISS KB writes through the plain FaissStore: the LangChain VectorStore adapter (and
+    langchain_core.vectorstores, ~0.8 s to import) is for API and Python users only."""
+    files = []
+    for n in (1, 2):
+        files.append(tmp_path / f"note{n}.txt")
+        files[-1].write_text(f"Note {n}: the ferry to Tolwen leaves at 0{n}:15 on weekdays.\n")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("RAG_")}
+    env.update(RAG_DATA_DIR=str(tmp_path / "data"), HF_HUB_OFFLINE="1")
+    result = subprocess.run(
+        [sys.executable, "-c", INGEST_TWICE, *map(str, files)],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=Path(__file__).resolve().parents[2],
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    lines = result.stdout.splitlines()
+    assert [json.loads(line)["added"] for line in lines[:2]] == [1, 1]
+    modules = set(json.loads(lines[-1]))
+    assert {"ingest.kb", "ingest.pipeline", "ingest.faiss_store"} <= modules  # it did ingest
+    assert not {m for m in modules if m.startswith("langchain_core.vectorstores")}
+    assert "ingest.faiss_langchain" not in modules
+
+
+def test_importing_the_ingest_modules_skips_the_langchain_vectorstore() -> None:
+    code = (
+        "import sys, ingest.kb, ingest.pipeline, ingest.faiss_store, rag_app.commands.ingesting;"
+        "print(sorted(m for m in sys.modules if m.startswith('langchain_core.vectorstores')))"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        cwd=Path(__file__).resolve().parents[2],
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert result.stdout.strip() == "[]"

