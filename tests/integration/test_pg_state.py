@@ -94,3 +94,27 @@ def test_the_kb_list_comes_from_the_database(tmp_path: Path, pg_url: str) -> Non
     assert "docs" not in list_kbs(sb) and "docs" not in list_kbs(sa)
     embedded = Settings(data_dir=tmp_path / "a")  # the embedded default does not ask the database
     assert list_kbs(embedded) == []
+
+
+def test_an_unreachable_database_is_one_line_and_writes_nothing(tmp_path: Path) -> None:
+    import os
+    import socket
+    import subprocess
+    import sys
+
+    from tests.conftest import REPO_ROOT
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    env = {k: v for k, v in os.environ.items() if not k.startswith("RAG_")}
+    env.update({"RAG_DATA_DIR": str(tmp_path / "data"), "RAG_STORE": "postgres",
+                "RAG_DATABASE_URL": f"postgresql://rag:s3cret@127.0.0.1:{port}/rag"})  # fmt: skip
+    for args in (["keys", "list"], ["serve", "--port", str(port)]):
+        result = subprocess.run([sys.executable, "-m", "rag_app.cli", *args], cwd=REPO_ROOT,
+                                env=env, capture_output=True, text=True, timeout=300)  # fmt: skip
+        assert result.returncode == 1
+        lines = result.stderr.strip().splitlines()
+        assert len(lines) == 1 and "cannot connect to Postgres" in lines[0], result.stderr
+        assert "s3cret" not in result.stderr
+    assert not (tmp_path / "data").exists()
