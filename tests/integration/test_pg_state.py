@@ -85,6 +85,40 @@ def test_a_job_is_claimed_once_and_taken_over_when_its_lease_runs_out(
     assert [f.status for f in a.get(again.id).files] == ["unchanged"]  # type: ignore[union-attr]
 
 
+def test_a_stopping_replica_hands_its_job_back_and_a_job_that_kills_replicas_fails(
+    tmp_path: Path, pg_url: str
+) -> None:
+    from rag_app.api.pg_jobs import MAX_ATTEMPTS
+
+    sa, sb = replica(tmp_path, pg_url, "a"), replica(tmp_path, pg_url, "b")
+    base = _kb(sa)
+    a = PgJobQueue(sa, lambda _: base, start=False)
+    b = PgJobQueue(sb, lambda _: base, start=False)
+    job = a.submit_files(base, [("one.txt", b"The ferry takes fourteen minutes.")], "k1")
+    assert a._claim() == job.id
+    a.shutdown()  # graceful stop (SIGTERM) before the file: the job goes back to the queue
+    a._run(job.id)
+    back = b.get(job.id)
+    assert back is not None and back.status == "queued" and back.replica == ""
+    assert back.attempts == 0 and back.files_done == 0
+    assert b._claim() == job.id
+    b._run(job.id)
+    assert b.get(job.id).status == "done"  # type: ignore[union-attr]
+
+    poison = b.submit_files(base, [("two.txt", b"The orchard has pear trees.")], "k1")
+    with psycopg.connect(pg_url, autocommit=True) as conn:  # its replicas died MAX_ATTEMPTS times
+        conn.execute(
+            "UPDATE rag.jobs SET status = 'running', attempts = %s, "
+            "lease_until = now() - interval '1 second' WHERE id = %s",
+            (MAX_ATTEMPTS, poison.id),
+        )
+    assert b._claim() == poison.id
+    b._run(poison.id)
+    failed = b.get(poison.id)
+    assert failed is not None and failed.status == "failed"
+    assert f"stopped {MAX_ATTEMPTS} times" in failed.error
+
+
 def test_the_kb_list_comes_from_the_database(tmp_path: Path, pg_url: str) -> None:
     sa, sb = replica(tmp_path, pg_url, "a"), replica(tmp_path, pg_url, "b")
     _kb(sa).close()
