@@ -199,6 +199,12 @@ class KnowledgeBase:
     @contextmanager
     def writer_lock(self) -> Iterator[None]:
         """One writer per KB at a time (readers never block)."""
+        if self.manifest.store == "postgres":
+            # Writers on any replica or CLI serialise per transaction on the KB's row in rag.kbs
+            # (PgCatalog.transaction) and each document is replaced atomically: no file lock,
+            # so a CLI ingest and an API job into one KB both run and neither loses a file.
+            yield
+            return
         with open(self.path / "ingest.lock", "a+") as fh:
             try:
                 fcntl.flock(fh.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -255,6 +261,10 @@ def open_kb(
     check_name(name)
     kb_dir = settings.kb_dir(name)
     manifest = read_manifest(kb_dir)
+    if manifest is None and not create and settings.store == "postgres":
+        # made through another replica or host: the database is the source of truth, and this
+        # data dir gets its manifest (a local cache of the KB's settings) on first open
+        create = name in _database_kbs(settings)
     if manifest is None and not create:
         known = ", ".join(list_kbs(settings)) or "none yet"
         raise KnowledgeBaseError(
@@ -312,25 +322,51 @@ def _open_index(
     return FaissStore(path=kb_dir, catalog=catalog, settings=settings), None
 
 
-def list_kbs(settings: Settings) -> list[str]:
+def _local_kbs(settings: Settings) -> list[str]:
     root = settings.kb_root
     if not root.is_dir():
         return []
     return sorted(p.name for p in root.iterdir() if (p / "manifest.json").is_file())
 
 
+def _database_kbs(settings: Settings) -> list[str]:
+    from ingest.pg_db import database_url
+    from ingest.pg_store import kb_names
+
+    return kb_names(database_url(settings))
+
+
+def list_kbs(settings: Settings) -> list[str]:
+    """KB names. With store = postgres the database's KBs (whichever replica made them) plus
+    this data dir's FAISS/Chroma KBs; a local postgres manifest whose KB left the database is
+    stale and not listed."""
+    local = _local_kbs(settings)
+    if settings.store != "postgres":
+        return local
+    in_db = set(_database_kbs(settings))
+    embedded = {n for n in local if _manifest_store(settings.kb_dir(n)) != "postgres"}
+    return sorted(in_db | embedded)
+
+
+def _manifest_store(kb_dir: Path) -> str | None:
+    manifest = read_manifest(kb_dir)
+    return manifest.store if manifest else None
+
+
 def remove_kb(name: str, settings: Settings) -> bool:
     """Delete a KB folder (and its collection on a Chroma server); False if it did not exist."""
     check_name(name)
     kb_dir = settings.kb_dir(name)
-    if not kb_dir.exists():
-        return False
     manifest = read_manifest(kb_dir) if (kb_dir / "manifest.json").exists() else None
-    if manifest and manifest.store == "postgres":
+    dropped = False
+    in_database = manifest.store == "postgres" if manifest else settings.store == "postgres"
+    if in_database:  # the database's KB, whether or not this data dir has opened it
         from ingest.pg_db import database_url
         from ingest.pg_store import drop_kb
 
-        drop_kb(database_url(settings), name)
+        dropped = drop_kb(database_url(settings), name)
+    if not kb_dir.exists():
+        return dropped
     if manifest and manifest.store == "chroma" and settings.chroma_url:
         from ingest.chroma_store import chroma_client
 

@@ -343,6 +343,12 @@ class PgStore(CatalogVectorStore):
         return store
 
 
+def kb_names(url: str) -> list[str]:
+    """The KBs in the database: the source of truth for store = postgres (every replica)."""
+    with pool(url).connection() as conn:
+        return [str(r[0]) for r in conn.execute("SELECT name FROM rag.kbs ORDER BY name")]
+
+
 def drop_kb(url: str, name: str) -> bool:
     """Remove KB `name` (its schema and row) from the database; False if it was not there."""
     from psycopg import sql

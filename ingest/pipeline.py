@@ -12,7 +12,7 @@ import os
 import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Any, Literal
 
 from pydantic import BaseModel, Field
@@ -23,6 +23,7 @@ from ingest.embed import embed_texts
 from ingest.kb import DocumentWrite, KnowledgeBase
 from ingest.load import LoadedDoc, doc_hash_of, load_text_record, parse_bytes, read_bytes
 from ingest.manifest import now_iso, write_manifest
+from ingest.uploads import UPLOAD_SCHEME
 from ingest.walk import Walk, walk_paths
 from rag_app.errors import IngestError
 from rag_app.records import Chunk
@@ -154,7 +155,11 @@ class _Run:
         ingested (`--prune` then drops the old one instead of leaving no copy at all).
         """
         queued = [p.row.source for p in self.pending if p.row.doc_hash == doc_hash]
-        stored = [s for s in self.kb.catalog.sources_with_hash(doc_hash) if Path(s).is_file()]
+        stored = [
+            s
+            for s in self.kb.catalog.sources_with_hash(doc_hash)
+            if s.startswith(UPLOAD_SCHEME) or Path(s).is_file()  # uploads kept in the database
+        ]
         return (queued + stored)[0] if queued or stored else None
 
     def flush(self) -> None:
@@ -244,6 +249,22 @@ def ingest_walk(
             kb.persist()
     summary.seconds = round(time.perf_counter() - started, 3)
     return summary
+
+
+def ingest_blob(source: str, data: bytes, kb: KnowledgeBase) -> IngestSummary:
+    """Ingest one document given as bytes under `source` (an upload kept in the database, whose
+    source names no local file); its type comes from the suffix of `source`."""
+    started = time.perf_counter()
+    with kb.writer_lock():
+        _sync_manifest(kb)
+        run = _Run(kb, 1, False, dedupe=True)
+        max_mb = kb.settings.max_file_mb
+        if len(data) > max_mb * 1024 * 1024:
+            run.fail(source, f"file is {len(data) / 1048576:.1f} MB, above max_file_mb={max_mb:g}")
+        else:
+            suffix = PurePosixPath(source).suffix
+            run.offer(source, doc_hash_of(data), lambda: parse_bytes(source, suffix, data))
+        return run.finish(started)
 
 
 def ingest_texts(

@@ -12,6 +12,9 @@ from rag_app.errors import IngestError
 from rag_app.settings import Settings
 
 MAX_NAME_CHARS = 120
+# The source of a document uploaded into a database-backed KB (store = postgres): its bytes live
+# in the database, not in one replica's data dir, so the source names no local file.
+UPLOAD_SCHEME = "upload://"
 # Anything outside this set becomes "_": no separators, no shell or markup characters.
 UNSAFE_CHARS = re.compile(r"[^\w.\- ()]+")
 
@@ -23,6 +26,11 @@ class UploadRejected(IngestError):
 def upload_dir(settings: Settings, kb: str) -> Path:
     """Folder holding the files uploaded into knowledge base `kb` (its sources point here)."""
     return settings.root / "uploads" / safe_filename(kb)
+
+
+def upload_source(kb: str, filename: str) -> str:
+    """`upload://KB/NAME`: the same source on every replica (Path(source).name is the file)."""
+    return f"{UPLOAD_SCHEME}{safe_filename(kb)}/{safe_filename(filename)}"
 
 
 def safe_filename(filename: str) -> str:

@@ -217,6 +217,12 @@ class Settings(BaseSettings):
     api_rate_limit: int = Field(
         default=600, ge=0, description="Requests per minute per API key (0 = no limit)."
     )
+    job_lease_s: float = Field(
+        default=30.0,
+        gt=0,
+        description="store = postgres: an ingest job whose replica sends no heartbeat for this "
+        "long is taken over by another replica.",
+    )
 
     @classmethod
     def settings_customise_sources(

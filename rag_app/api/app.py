@@ -93,7 +93,11 @@ def create_app(
     @app.get("/healthz", tags=["Operations"])
     def healthz() -> dict[str, Any]:
         """Liveness: the process answers (no key needed)."""
-        return {"status": "ok", "keys_required": state.keys.has_active()}
+        return {
+            "status": "ok",
+            "keys_required": state.keys.has_active(),
+            "replica": state.jobs.replica,  # which process answered (behind a load balancer)
+        }
 
     @app.get("/metrics", tags=["Operations"])
     def metrics(_: ApiKey = Depends(reader)) -> Response:  # noqa: B008

@@ -3,6 +3,8 @@
 Files are ingested one at a time with `ingest_paths`, so a job reports progress per file and
 one bad file never stops the rest; `report` is the same IngestSummary `rag ingest --json` prints.
 Jobs run one after another (one worker): ingestion is CPU-bound and a KB takes one writer.
+This registry keeps jobs in memory and uploads in the data dir (the embedded default); with
+store = postgres, api/pg_jobs.py keeps both in the database and any replica may run a job.
 """
 
 from __future__ import annotations
@@ -13,11 +15,13 @@ import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Literal, Protocol
 
 from pydantic import BaseModel, Field
 
 from ingest.pipeline import FileIssue, IngestSummary
+from ingest.uploads import save_upload, upload_dir
+from rag_app.api.errors import ApiError
 from rag_app.errors import RagError
 
 if TYPE_CHECKING:
@@ -51,6 +55,20 @@ class Job(BaseModel):
     error: str = ""
     created_at: float
     finished_at: float | None = None
+    replica: str = Field(default="", description="The server process that ran (or runs) it.")
+    attempts: int = Field(default=0, description="Times a replica claimed it (>1: taken over).")
+
+
+def new_job(kb: str, owner: str, files: list[FileReport]) -> Job:
+    return Job(
+        id=f"job-{secrets.token_hex(6)}",
+        kb=kb,
+        owner=owner,
+        files_total=len(files),
+        files=files,
+        report=IngestSummary(kb=kb),
+        created_at=time.time(),
+    )
 
 
 def merge(total: IngestSummary, part: IngestSummary) -> None:
@@ -65,7 +83,7 @@ def merge(total: IngestSummary, part: IngestSummary) -> None:
     total.seconds = round(total.seconds + part.seconds, 3)
 
 
-def _file_status(summary: IngestSummary) -> tuple[str, str]:
+def file_status(summary: IngestSummary) -> tuple[str, str]:
     found = ((summary.failed, "failed"), (summary.skipped, "skipped"))
     for issues, label in (*found, (summary.duplicates, "duplicate")):
         if issues:
@@ -78,14 +96,55 @@ def _file_status(summary: IngestSummary) -> tuple[str, str]:
     return "failed", "no text could be read from it"
 
 
+def failed_file(kb: str, source: str, exc: Exception) -> IngestSummary:
+    summary = IngestSummary(kb=kb)
+    summary.failed.append(FileIssue(source=source, reason=str(exc)))
+    return summary
+
+
+class Jobs(Protocol):
+    """What the API needs from its ingest jobs (in memory here, in Postgres in pg_jobs)."""
+
+    replica: str
+
+    def submit_files(self, kb: KnowledgeBase, files: list[tuple[str, bytes]], owner: str) -> Job:
+        """Keep the uploaded files and queue their ingest into `kb`."""
+        ...
+
+    def submit_reingest(self, kb: KnowledgeBase, source: str, owner: str) -> Job: ...
+    def forget_upload(self, kb: KnowledgeBase, source: str) -> None: ...
+    def get(self, job_id: str) -> Job | None: ...
+    def all_jobs(self) -> list[Job]: ...
+    def shutdown(self) -> None: ...
+
+
 class JobRegistry:
-    """Jobs by id, run by one worker thread."""
+    """Jobs by id, run by one worker thread; uploads kept in the data dir's upload folder."""
+
+    replica = "local"
 
     def __init__(self) -> None:
         self._jobs: dict[str, Job] = {}
         self._lock = threading.Lock()
         self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="rag-ingest")
         self._stopping = threading.Event()
+
+    def submit_files(self, kb: KnowledgeBase, files: list[tuple[str, bytes]], owner: str) -> Job:
+        folder = upload_dir(kb.settings, kb.name)
+        max_mb = kb.settings.max_upload_mb
+        paths = [save_upload(name, data, folder, max_mb) for name, data in files]
+        return self.start(kb, paths, owner, on_failed_file=_drop)
+
+    def submit_reingest(self, kb: KnowledgeBase, source: str, owner: str) -> Job:
+        path = Path(source)
+        if not path.is_file():
+            raise ApiError(409, f"{path} is gone from disk: upload it again", "source_missing")
+        return self.start(kb, [path], owner)
+
+    def forget_upload(self, kb: KnowledgeBase, source: str) -> None:
+        path = Path(source)
+        if path.parent == upload_dir(kb.settings, kb.name):  # we hold the uploaded copy
+            path.unlink(missing_ok=True)
 
     def start(
         self,
@@ -96,15 +155,8 @@ class JobRegistry:
     ) -> Job:
         """Queue an ingest of `paths` into `kb`; `on_failed_file` cleans up a rejected upload."""
         files = [FileReport(name=p.name, source=str(p)) for p in paths]
-        job = Job(
-            id=f"job-{secrets.token_hex(6)}",
-            kb=kb.name,
-            owner=owner,
-            files_total=len(paths),
-            files=files,
-            report=IngestSummary(kb=kb.name),
-            created_at=time.time(),
-        )
+        job = new_job(kb.name, owner, files)
+        job.replica = self.replica
         with self._lock:
             self._jobs[job.id] = job
             while len(self._jobs) > JOBS_KEPT:
@@ -129,7 +181,7 @@ class JobRegistry:
     ) -> None:
         from ingest.pipeline import ingest_paths
 
-        job.status = "running"
+        job.status, job.attempts = "running", 1
         try:
             for report, path in zip(job.files, paths, strict=True):
                 if self._stopping.is_set():  # the server is shutting down: leave the rest
@@ -138,9 +190,8 @@ class JobRegistry:
                 try:
                     summary = ingest_paths([path], kb)
                 except RagError as exc:  # e.g. another writer holds the KB: this file fails
-                    summary = IngestSummary(kb=kb.name)
-                    summary.failed.append(FileIssue(source=str(path), reason=str(exc)))
-                report.status, report.reason = _file_status(summary)  # type: ignore[assignment]
+                    summary = failed_file(kb.name, str(path), exc)
+                report.status, report.reason = file_status(summary)  # type: ignore[assignment]
                 report.chunks = summary.chunks_written
                 # a duplicate's upload is not in the KB either: its bytes are, under another path
                 rejected = report.status in ("failed", "skipped", "duplicate")
@@ -159,3 +210,7 @@ class JobRegistry:
         is written in one transaction, so stopping between files leaves the KB consistent)."""
         self._stopping.set()
         self._pool.shutdown(wait=False, cancel_futures=True)
+
+
+def _drop(path: Path) -> None:
+    path.unlink(missing_ok=True)  # the upload folder holds only documents in the KB

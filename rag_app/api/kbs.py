@@ -16,7 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from starlette.datastructures import UploadFile
 
 from ingest.kb import KnowledgeBase
-from ingest.uploads import UploadRejected, check_size, save_upload, upload_dir
+from ingest.uploads import UploadRejected, check_size
 from rag_app.api.auth import admin, api_state, check_kb, editor, reader, visible_kbs
 from rag_app.api.errors import ApiError, require_json
 from rag_app.api.jobs import Job
@@ -134,17 +134,9 @@ async def upload_documents(
                 check_size(name, upload.size or 0, max_mb)
             except UploadRejected as exc:
                 raise ApiError(413, str(exc), "file_too_large", "files") from exc
-        folder = upload_dir(state.settings, kb)
-        paths = [
-            await run_in_threadpool(save_upload, f.filename or "", await f.read(), folder, max_mb)
-            for f in files
-        ]
-    job = state.jobs.start(base, paths, key.id, on_failed_file=_drop)
-    return {"job": job.model_dump(mode="json"), "files": [p.name for p in paths]}
-
-
-def _drop(path: Path) -> None:
-    path.unlink(missing_ok=True)  # the upload folder holds only documents in the KB
+        blobs = [(f.filename or "", await f.read()) for f in files]
+    job = await run_in_threadpool(state.jobs.submit_files, base, blobs, key.id)
+    return {"job": job.model_dump(mode="json"), "files": [f.name for f in job.files]}
 
 
 def _find(kb: KnowledgeBase, document: str) -> str:
@@ -170,9 +162,7 @@ def delete_document(
     source = _find(base, document)
     with base.writer_lock():
         chunks = base.remove_source(source)
-    path, folder = Path(source), upload_dir(api_state(request).settings, kb)
-    if path.parent == folder:  # we hold the uploaded copy: remove it too
-        path.unlink(missing_ok=True)
+    api_state(request).jobs.forget_upload(base, source)  # our copy of an upload goes too
     return {"deleted": True, "id": document, "source": source, "chunks": chunks}
 
 
@@ -185,10 +175,7 @@ def reingest_document(
 ) -> dict[str, Any]:
     """Read the document's file again (changed content replaces the old chunks)."""
     base = _open(request, key, kb)
-    path = Path(_find(base, document))
-    if not path.is_file():
-        raise ApiError(409, f"{path} is gone from disk: upload it again", "source_missing")
-    job = api_state(request).jobs.start(base, [path], key.id)
+    job = api_state(request).jobs.submit_reingest(base, _find(base, document), key.id)
     return {"job": job.model_dump(mode="json")}
 
 

@@ -4,6 +4,7 @@ A key reads `rag-<id>.<secret>`. Only sha256(key) is stored, next to its id, rol
 knowledge bases it may use; the plain key is shown once, at creation. Keys are 32 random bytes,
 so a fast hash is enough (no password stretching needed). SQLite transactions make each write
 atomic; every request re-reads the key, so a revocation takes effect at once.
+With store = postgres the same contract is kept in the database instead (api/pg_keys.py).
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ import threading
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Literal
+from typing import Literal, Protocol
 
 from rag_app.errors import ConfigError
 from rag_app.settings import Settings
@@ -66,12 +67,23 @@ def keys_path(settings: Settings) -> Path:
     return settings.root / "api" / "keys.sqlite"
 
 
-def _hash(key: str) -> str:
+def hash_key(key: str) -> str:
     return hashlib.sha256(key.encode("utf-8")).hexdigest()
 
 
-def _now() -> str:
+def now_text() -> str:
     return datetime.now(UTC).isoformat(timespec="seconds")
+
+
+class Keys(Protocol):
+    """What the API and `rag keys` need from a key store (SQLite here, Postgres in pg_keys)."""
+
+    def create(self, name: str, role: str, kbs: list[str]) -> tuple[ApiKey, str]: ...
+    def all_keys(self, include_revoked: bool = True) -> list[ApiKey]: ...
+    def revoke(self, key_id: str) -> bool: ...
+    def has_active(self) -> bool: ...
+    def check(self, plain: str) -> ApiKey | None: ...
+    def close(self) -> None: ...
 
 
 class KeyStore:
@@ -98,11 +110,11 @@ class KeyStore:
             raise ConfigError("name at least one knowledge base (--kb NAME, or --kb '*' for all)")
         key_id = secrets.token_hex(4)
         plain = f"{KEY_PREFIX}{key_id}.{secrets.token_urlsafe(32)}"
-        record = ApiKey(key_id, name or key_id, role, tuple(kbs), _now())  # type: ignore[arg-type]
+        record = ApiKey(key_id, name or key_id, role, tuple(kbs), now_text())  # type: ignore[arg-type]
         with self._lock:
             self._conn.execute(
                 "INSERT INTO api_keys VALUES (?, ?, ?, ?, ?, ?, NULL)",
-                (key_id, record.name, _hash(plain), role, json.dumps(kbs), record.created_at),
+                (key_id, record.name, hash_key(plain), role, json.dumps(kbs), record.created_at),
             )
         return record, plain
 
@@ -117,11 +129,11 @@ class KeyStore:
 
     def revoke(self, key_id: str) -> bool:
         """Revoke by id (or by the full key); False when no active key matched."""
-        key_id = _id_of(key_id) or key_id
+        key_id = key_id_of(key_id) or key_id
         with self._lock:
             cursor = self._conn.execute(
                 "UPDATE api_keys SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL",
-                (_now(), key_id),
+                (now_text(), key_id),
             )
         return cursor.rowcount > 0
 
@@ -134,7 +146,7 @@ class KeyStore:
 
     def check(self, plain: str) -> ApiKey | None:
         """The key's record when `plain` is a known key (revoked ones included), else None."""
-        key_id = _id_of(plain)
+        key_id = key_id_of(plain)
         if key_id is None:
             return None
         with self._lock:
@@ -143,7 +155,7 @@ class KeyStore:
                 "WHERE id = ?",
                 (key_id,),
             ).fetchone()
-        if row is None or not hmac.compare_digest(row[6], _hash(plain)):
+        if row is None or not hmac.compare_digest(row[6], hash_key(plain)):
             return None
         return _record(row[:6])
 
@@ -151,7 +163,7 @@ class KeyStore:
         self._conn.close()
 
 
-def _id_of(plain: str) -> str | None:
+def key_id_of(plain: str) -> str | None:
     if not plain.startswith(KEY_PREFIX) or "." not in plain:
         return None
     return plain[len(KEY_PREFIX) :].split(".", 1)[0] or None

@@ -11,11 +11,11 @@ from collections import OrderedDict
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
+from rag_app.api.backends import open_jobs, open_keys
 from rag_app.api.errors import ApiError
-from rag_app.api.jobs import JobRegistry
-from rag_app.api.keys import KeyStore
 from rag_app.api.limits import RateLimiter
 from rag_app.api.metrics import ApiMetrics
+from rag_app.api.pg_state import in_database
 from rag_app.settings import Settings
 
 if TYPE_CHECKING:
@@ -38,8 +38,7 @@ class ApiState:
         llm: BaseChatModel | Callable[[], BaseChatModel] | None = None,
     ) -> None:
         self.settings = settings
-        self.keys = KeyStore.open(settings)
-        self.jobs = JobRegistry()
+        self.keys = open_keys(settings)
         self.limiter = RateLimiter(settings.api_rate_limit)
         self.metrics = ApiMetrics()
         self._embeddings = embeddings
@@ -48,6 +47,7 @@ class ApiState:
         self._kbs: dict[str, KnowledgeBase] = {}
         self._answers: OrderedDict[str, tuple[str, Answer]] = OrderedDict()
         self._lock = threading.RLock()
+        self.jobs = open_jobs(settings, self.kb)  # last: a database worker may call self.kb
 
     def embeddings(self) -> Embeddings:
         with self._lock:
@@ -88,13 +88,20 @@ class ApiState:
                 "invalid_kb_name",
             )
         with self._lock:
-            if name in self._kbs:
+            if name in self._kbs and not (create or self._removed_elsewhere(name)):
                 return self._kbs[name]
             if not create and name not in self.kb_names():
                 raise ApiError(404, f"knowledge base {name!r} does not exist", "kb_not_found")
             base = open_kb(name, self.settings, create=create, embeddings=self.embeddings())
             self._kbs[name] = base
             return base
+
+    def _removed_elsewhere(self, name: str) -> bool:
+        """With the KBs in the database, another replica may have deleted an open one."""
+        if not in_database(self.settings) or name in self.kb_names():
+            return False
+        self._kbs.pop(name).close()
+        return True
 
     def forget_kb(self, name: str) -> None:
         with self._lock:

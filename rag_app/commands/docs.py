@@ -96,16 +96,35 @@ def kb_remove(
     yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")] = False,
 ) -> None:
     """Delete a knowledge base (its index, catalog and manifest)."""
-    from ingest.kb import remove_kb
+    from ingest.kb import list_kbs, remove_kb
     from rag_app.errors import KnowledgeBaseError
 
     settings = _settings()
-    if not settings.kb_dir(name).exists():
+    if not settings.kb_dir(name).exists() and name not in list_kbs(settings):
         raise KnowledgeBaseError(f"knowledge base {name} does not exist in {settings.kb_root}")
     if not yes:
         typer.confirm(f"Delete knowledge base {name} at {settings.kb_dir(name)}?", abort=True)
     remove_kb(name, settings)
     typer.echo(f"removed knowledge base {name}")
+
+
+@kb_app.command("copy")
+def kb_copy(
+    name: Annotated[str, typer.Argument(help="Knowledge base of this data dir to copy.")],
+    to: Annotated[str, typer.Option("--to", help="Target store (postgres).")] = "postgres",
+) -> None:
+    """Copy a FAISS or Chroma KB into Postgres with its stored vectors (no re-embedding); the
+    old folder is kept under <data_dir>/backups/."""
+    from ingest.kb_copy import copy_to_postgres
+    from rag_app.errors import ConfigError
+
+    if to != "postgres":
+        raise ConfigError(f"unknown target store {to!r}: only --to postgres is supported")
+    report = copy_to_postgres(name, _settings())
+    typer.echo(
+        f"copied knowledge base {name} to Postgres: {report.documents} documents, "
+        f"{report.chunks} chunks (no re-embedding); the old copy is in {report.backup}"
+    )
 
 
 def register(app: typer.Typer) -> None:

@@ -77,13 +77,15 @@ def run_ingest(
 ) -> IngestSummary:
     """Ingest `paths` into KB `kb`; opens the KB only for files to load, and removes a KB it
     created when nothing ended up in it (only unsupported, empty or unreadable files)."""
-    from ingest.kb import check_name, open_kb, remove_kb
+    from ingest.kb import check_name, list_kbs, open_kb, remove_kb
     from ingest.pipeline import ingest_walk, walk_summary
     from ingest.walk import walk_paths
 
     check_name(kb)
     walk = walk_paths(paths, include, exclude)
     existed = (settings.kb_dir(kb) / "manifest.json").is_file()
+    if not existed and settings.store == "postgres":  # made through another host or replica
+        existed = kb in list_kbs(settings)
     if not walk.files and not (prune and existed):
         return walk_summary(walk, kb)
     knowledge_base = open_kb(kb, settings, create=True, embeddings=embeddings)

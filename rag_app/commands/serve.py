@@ -79,11 +79,11 @@ def serve(
 
     from ingest.embed import limit_threads
     from rag_app.api import create_app
-    from rag_app.api.keys import KeyStore
+    from rag_app.api.backends import open_keys
     from rag_app.errors import RagError
 
     settings = _settings(host, port)
-    keys = KeyStore.open(settings)
+    keys = open_keys(settings)
     check_bind(settings.api_host, keys.has_active())
     keys.close()
     limit_threads(settings)
@@ -150,10 +150,10 @@ def keys_create(
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON document.")] = False,
 ) -> None:
     """Create a key; it is printed once (only its hash is stored)."""
-    from rag_app.api.keys import KeyStore
+    from rag_app.api.backends import open_keys
     from rag_app.settings import get_settings
 
-    record, plain = KeyStore.open(get_settings()).create(name, role, kb)
+    record, plain = open_keys(get_settings()).create(name, role, kb)
     if as_json:
         typer.echo(json.dumps({"id": record.id, "key": plain, "role": record.role,
                                "kbs": list(record.kbs), "name": record.name}))  # fmt: skip
@@ -171,10 +171,10 @@ def keys_list(
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON document.")] = False,
 ) -> None:
     """List keys (ids, roles, knowledge bases; never the keys themselves)."""
-    from rag_app.api.keys import KeyStore
+    from rag_app.api.backends import open_keys
     from rag_app.settings import get_settings
 
-    keys = KeyStore.open(get_settings()).all_keys()
+    keys = open_keys(get_settings()).all_keys()
     if as_json:
         typer.echo(json.dumps([k.__dict__ | {"kbs": list(k.kbs)} for k in keys]))
         return
@@ -188,11 +188,11 @@ def keys_list(
 @keys_app.command("revoke")
 def keys_revoke(key_id: Annotated[str, typer.Argument(help="The key's id (or the key).")]) -> None:
     """Revoke a key: the running server refuses it from its next request on."""
-    from rag_app.api.keys import KeyStore
+    from rag_app.api.backends import open_keys
     from rag_app.errors import ConfigError
     from rag_app.settings import get_settings
 
-    if not KeyStore.open(get_settings()).revoke(key_id):
+    if not open_keys(get_settings()).revoke(key_id):
         raise ConfigError(f"no active API key {key_id!r}: `rag keys list` shows them")
     typer.echo(f"revoked key {key_id}")
 

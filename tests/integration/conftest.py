@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 
 import pytest
 
@@ -24,12 +25,12 @@ def postgres_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalP
         server.stop()
 
 
-@pytest.fixture
-def pg_url(postgres_server: LocalPostgres) -> Iterator[str]:
-    """The URL of a fresh, empty database on the session's server (dropped afterwards)."""
+@contextmanager
+def fresh_database(server: LocalPostgres) -> Iterator[str]:
+    """The URL of a new, empty database on `server`, dropped afterwards."""
     import psycopg
 
-    admin = postgres_server.url()
+    admin = server.url()
     assert admin is not None
     name = f"t_{uuid.uuid4().hex[:12]}"
     with psycopg.connect(admin, autocommit=True) as conn:
@@ -43,3 +44,17 @@ def pg_url(postgres_server: LocalPostgres) -> Iterator[str]:
         close_pools()  # pooled connections would keep the database in use
         with psycopg.connect(admin, autocommit=True) as conn:
             conn.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+
+
+@pytest.fixture
+def pg_url(postgres_server: LocalPostgres) -> Iterator[str]:
+    """The URL of a fresh, empty database on the session's server (dropped afterwards)."""
+    with fresh_database(postgres_server) as url:
+        yield url
+
+
+@pytest.fixture(scope="module")
+def pg_module_url(postgres_server: LocalPostgres) -> Iterator[str]:
+    """A fresh database shared by one test module (e.g. by the `rag serve` replicas it starts)."""
+    with fresh_database(postgres_server) as url:
+        yield url

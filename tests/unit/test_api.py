@@ -412,7 +412,8 @@ def test_rate_limit_per_key(tmp_path: Path) -> None:
 
 
 def test_healthz_and_metrics(client: TestClient) -> None:
-    assert client.get("/healthz").json() == {"status": "ok", "keys_required": False}
+    health = {"status": "ok", "keys_required": False, "replica": "local"}
+    assert client.get("/healthz").json() == health
     client.post("/v1/chat/completions", json=chat_body())
     client.post("/v1/chat/completions", json=chat_body(model="rag:nope"))
     text = client.get("/metrics").text
