@@ -220,7 +220,8 @@ def written_answer(run: AgentRun, hits: list[Hit]) -> str:
     embeddings = getattr(run.ctx.kb, "embeddings", None)
     # A multi-part question needs a fact from each part: at least one sentence per part (on
     # HotpotQA, direct mode scored F1 10.7 with 3 sentences against 4.8 with 1).
-    sentences = max(context_sentences(run.settings), MIN_AGENT_SENTENCES)
+    served = str(getattr(run.llm, "model_name", "") or "")
+    sentences = max(context_sentences(run.settings, served), MIN_AGENT_SENTENCES)
     picked = focus(run.question, [hits[i] for i in best], embeddings, sentences)
     # Keep the run-wide passage numbers, so [n] means the same passage as in the trace.
     passages = [{**p, "n": best[p["n"] - 1] + 1} for p in picked]

@@ -275,7 +275,8 @@ def answer_stream(
         yield _abstain(run, "No passage in the knowledge base is relevant enough.")
         return
     answer: Answer | None = None
-    for sentences in context_widths(context_sentences(settings)):
+    served = str(getattr(llm, "model_name", "") or "")
+    for sentences in context_widths(context_sentences(settings, served)):
         widened = answer is not None
         if answer is not None:
             run.usage = answer.usage  # the first try's tokens count too

@@ -146,11 +146,16 @@ def auto_rule() -> str:
     return f"{AUTO_MODEL} on machines with the RAM for it ({needs}), else {AUTO_SMALL}"
 
 
-def context_sentences(settings: Settings) -> int:
-    """Sentences the reader sees first: the setting when given, else the preset's own width
-    (1 for a model without a preset, e.g. behind RAG_LLM_BASE_URL)."""
+def context_sentences(settings: Settings, model: str = "") -> int:
+    """Sentences the reader sees first: the setting when given, else the answering model's
+    preset width (`model` = the served name, matched as the gates are; 1 for a model that is
+    not a preset, e.g. another one behind RAG_LLM_BASE_URL; llm_preset's when unknown)."""
     if settings.context_sentences is not None:
         return settings.context_sentences
+    served = model.lower()
+    if served:
+        known = [p for p in PRESETS.values() if served.startswith(p.name)]
+        return known[0].context_sentences if known else 1
     preset = PRESETS.get(preset_for(settings)[0])
     return preset.context_sentences if preset else 1
 

