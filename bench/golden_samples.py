@@ -121,7 +121,7 @@ def run(args: argparse.Namespace) -> int:
 
     items = read_golden_file(args.golden)[: args.limit or None]
     settings = settings_for(args)
-    preset = preset_for(settings)[0] if not args.llm_base_url else "(endpoint)"
+    preset = args.preset or (preset_for(settings)[0] if not args.llm_base_url else "(endpoint)")
     url = endpoint(settings)
     print(f"LLM endpoint: {url} · preset {preset} · {len(items)} questions", flush=True)
     with tempfile.TemporaryDirectory(prefix="rag-bench-golden-") as tmp:
