@@ -71,7 +71,10 @@ def catalog_count(kb_dir: Path) -> int:
 def index_matches_catalog(kb: KnowledgeBase) -> bool:
     import faiss
 
-    in_index = set(faiss.vector_to_array(kb.vector_store.index.id_map).tolist())
+    from ingest.faiss_store import FaissStore
+
+    assert isinstance(kb.index, FaissStore)
+    in_index = set(faiss.vector_to_array(kb.index.index.id_map).tolist())
     return in_index == set(kb.catalog.all_ids().tolist())
 
 
