@@ -141,7 +141,9 @@ def start_postgres(root: Path) -> Any:
 
     server = LocalPostgres(root)
     server.start()
-    with psycopg.connect(server.url(), autocommit=True) as conn:
+    url = server.url()
+    assert url is not None, "the embedded Postgres has no URL after start"
+    with psycopg.connect(url, autocommit=True) as conn:
         for name, value in PG_SETTINGS.items():
             conn.execute(f"ALTER SYSTEM SET {name} = '{value}'")
     server.stop()
