@@ -86,6 +86,18 @@ class Keys(Protocol):
     def close(self) -> None: ...
 
 
+def new_key(name: str, role: str, kbs: list[str]) -> tuple[ApiKey, str]:
+    """A checked new key record and its plain text (each key store keeps only the hash)."""
+    if role not in ROLES:
+        raise ConfigError(f"unknown role {role!r}: use one of {', '.join(ROLES)}")
+    if not kbs:
+        raise ConfigError("name at least one knowledge base (--kb NAME, or --kb '*' for all)")
+    key_id = secrets.token_hex(4)
+    plain = f"{KEY_PREFIX}{key_id}.{secrets.token_urlsafe(32)}"
+    record = ApiKey(key_id, name or key_id, role, tuple(kbs), now_text())  # type: ignore[arg-type]
+    return record, plain
+
+
 class KeyStore:
     """The key table in the data dir; safe to share between threads."""
 
@@ -104,13 +116,8 @@ class KeyStore:
 
     def create(self, name: str, role: str, kbs: list[str]) -> tuple[ApiKey, str]:
         """A new key and its plain text (shown once: only its hash is kept)."""
-        if role not in ROLES:
-            raise ConfigError(f"unknown role {role!r}: use one of {', '.join(ROLES)}")
-        if not kbs:
-            raise ConfigError("name at least one knowledge base (--kb NAME, or --kb '*' for all)")
-        key_id = secrets.token_hex(4)
-        plain = f"{KEY_PREFIX}{key_id}.{secrets.token_urlsafe(32)}"
-        record = ApiKey(key_id, name or key_id, role, tuple(kbs), now_text())  # type: ignore[arg-type]
+        record, plain = new_key(name, role, kbs)
+        key_id = record.id
         with self._lock:
             self._conn.execute(
                 "INSERT INTO api_keys VALUES (?, ?, ?, ?, ?, ?, NULL)",

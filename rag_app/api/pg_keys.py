@@ -8,12 +8,10 @@ replica from its next request on.
 from __future__ import annotations
 
 import hmac
-import secrets
 from typing import TYPE_CHECKING, Any
 
-from rag_app.api.keys import KEY_PREFIX, ROLES, ApiKey, hash_key, key_id_of, now_text
+from rag_app.api.keys import ApiKey, hash_key, key_id_of, new_key, now_text
 from rag_app.api.pg_state import state_pool
-from rag_app.errors import ConfigError
 from rag_app.settings import Settings
 
 if TYPE_CHECKING:
@@ -41,13 +39,8 @@ class PgKeyStore:
         """A new key and its plain text (shown once: only its hash is kept)."""
         from psycopg.types.json import Jsonb
 
-        if role not in ROLES:
-            raise ConfigError(f"unknown role {role!r}: use one of {', '.join(ROLES)}")
-        if not kbs:
-            raise ConfigError("name at least one knowledge base (--kb NAME, or --kb '*' for all)")
-        key_id = secrets.token_hex(4)
-        plain = f"{KEY_PREFIX}{key_id}.{secrets.token_urlsafe(32)}"
-        record = ApiKey(key_id, name or key_id, role, tuple(kbs), now_text())  # type: ignore[arg-type]
+        record, plain = new_key(name, role, kbs)
+        key_id = record.id
         with self.pool.connection() as conn:
             conn.execute(
                 "INSERT INTO rag.api_keys VALUES (%s, %s, %s, %s, %s, %s, NULL)",

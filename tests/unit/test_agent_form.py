@@ -104,12 +104,22 @@ def test_a_yes_no_question_gets_yes_or_no() -> None:
     assert not ok and "yes or no" in why
 
 
+def script(parts: tuple[str, ...], *tail: tuple[str, str]) -> ScriptedChat:
+    """A scripted agent run: plan the parts, search each one, then the `tail` steps."""
+    return ScriptedChat(
+        replies=[plan(*parts), *(step("search_docs", q) for q in parts), *(step(*t) for t in tail)]
+    )
+
+
+LENGTHS = ("How long is the Kestrel Bridge?", "How long is the Alder Viaduct?")
+
+
 # --- agent runs over samples/docs -----------------------------------------------------------
 
 
 def test_412_is_not_a_confident_answer_to_how_much_longer(settings: Settings) -> None:
     kb = _kb(settings, "kestrel", ("kestrel_bridge.txt",))  # the Alder length is never seen
-    llm = ScriptedChat(replies=[plan(LONGER), step("search_docs", LONGER), step("finish", "412")])
+    llm = script((LONGER,), ("finish", "412"))
     answer = run_agent(LONGER, kb, settings, llm)
     assert_well_formed(answer)
     assert answer.kind != "confident"
@@ -119,15 +129,7 @@ def test_412_is_not_a_confident_answer_to_how_much_longer(settings: Settings) ->
 def test_the_calculated_difference_is_the_answer_with_both_lengths_cited(
     samples: KnowledgeBase, settings: Settings
 ) -> None:
-    llm = ScriptedChat(
-        replies=[
-            plan("How long is the Kestrel Bridge?", "How long is the Alder Viaduct?"),
-            step("search_docs", "How long is the Kestrel Bridge?"),
-            step("search_docs", "How long is the Alder Viaduct?"),
-            step("calculator", "412 - 275"),
-            step("finish", "137"),
-        ]
-    )
+    llm = script(LENGTHS, ("calculator", "412 - 275"), ("finish", "137"))
     answer = run_agent(LONGER, samples, settings, llm)
     assert_well_formed(answer)
     assert answer.text == "137" and answer.kind == "tentative"  # computed, so never confident
@@ -140,14 +142,7 @@ def test_the_calculated_difference_is_the_answer_with_both_lengths_cited(
 def test_412_with_both_lengths_seen_becomes_their_difference(
     samples: KnowledgeBase, settings: Settings
 ) -> None:
-    llm = ScriptedChat(
-        replies=[
-            plan("How long is the Kestrel Bridge?", "How long is the Alder Viaduct?"),
-            step("search_docs", "How long is the Kestrel Bridge?"),
-            step("search_docs", "How long is the Alder Viaduct?"),
-            step("finish", "412"),  # the failure: a span answering another question
-        ]
-    )
+    llm = script(LENGTHS, ("finish", "412"))  # a span answering another question
     answer = run_agent(LONGER, samples, settings, llm)
     assert_well_formed(answer)
     assert answer.text == "137 metres" and answer.kind == "tentative"
@@ -157,7 +152,7 @@ def test_412_with_both_lengths_seen_becomes_their_difference(
 
 def test_1889_is_not_an_answer_to_which_came_first(settings: Settings) -> None:
     kb = _kb(settings, "alder", ("alder_viaduct.html",))  # the lighthouse year is never seen
-    llm = ScriptedChat(replies=[plan(FIRST), step("search_docs", FIRST), step("finish", "1889")])
+    llm = script((FIRST,), ("finish", "1889"))
     answer = run_agent(FIRST, kb, settings, llm)
     assert_well_formed(answer)
     assert answer.kind != "confident" and "1889" not in answer.text
@@ -187,9 +182,7 @@ def test_paris_is_not_a_confident_answer_to_a_yes_no_question(settings: Settings
     kb = open_kb("paris", settings=settings, create=True, embeddings=HashingEmbeddings())
     ingest_texts([("paris.txt", "Paris, the capital of France, lies on the Seine.")], kb)
     question = "Is the capital of France on the Seine?"
-    llm = ScriptedChat(
-        replies=[plan(question), step("search_docs", question), step("finish", "Paris")]
-    )
+    llm = script((question,), ("finish", "Paris"))
     answer = run_agent(question, kb, settings, llm)
     assert_well_formed(answer)
     assert answer.kind != "confident" and "yes or no" in answer.message
@@ -202,15 +195,7 @@ def test_agent_answers_reach_the_cli_and_api_like_direct_ones(
     from rag_app.commands.answering import print_verdict
     from rag_app.pipeline import ask
 
-    llm = ScriptedChat(
-        replies=[
-            plan("How long is the Kestrel Bridge?", "How long is the Alder Viaduct?"),
-            step("search_docs", "How long is the Kestrel Bridge?"),
-            step("search_docs", "How long is the Alder Viaduct?"),
-            step("calculator", "412 - 275"),
-            step("finish", "137"),
-        ]
-    )
+    llm = script(LENGTHS, ("calculator", "412 - 275"), ("finish", "137"))
     answer = ask(LONGER, samples, "agent", settings=settings, llm=llm)
     print_verdict(answer)
     out = capsys.readouterr().out
@@ -224,7 +209,7 @@ def test_agent_answers_reach_the_cli_and_api_like_direct_ones(
 def test_a_wrong_pick_gives_way_to_the_quoted_years(
     samples: KnowledgeBase, settings: Settings
 ) -> None:
-    llm = ScriptedChat(replies=[plan(FIRST), step("search_docs", FIRST), step("finish", "Alder")])
+    llm = script((FIRST,), ("finish", "Alder"))
     answer = run_agent(FIRST, samples, settings, llm)
     assert_well_formed(answer)
     assert answer.text == "Harrow Point Lighthouse" and answer.kind == "tentative"
@@ -233,7 +218,7 @@ def test_a_wrong_pick_gives_way_to_the_quoted_years(
 
 def test_abstentions_carry_a_kind_and_p_too(settings: Settings) -> None:
     kb = open_kb("empty", settings=settings, create=True, embeddings=HashingEmbeddings())
-    llm = ScriptedChat(replies=[plan(LONGER), step("search_docs", LONGER), step("finish", "9")])
+    llm = script((LONGER,), ("finish", "9"))
     answer = run_agent(LONGER, kb, settings, llm)
     assert_well_formed(answer)
     assert answer.kind == "abstained" and answer.p_correct == 0.0
