@@ -1,9 +1,12 @@
 """Benchmark: ingestion throughput (chunks embedded/s) and peak memory, ours vs plain LangChain.
 
 Ours: `ingest_texts` into a fresh FAISS knowledge base (chunk with the MiniLM tokenizer, embed in
-batches, write SQLite + FTS5 + FAISS). Baseline, in the same run on the same model and the same
-chunk texts: LangChain's `FAISS.from_documents` + `HuggingFaceEmbeddings`. Each side runs in its own
-process so peak RSS (ru_maxrss) is its own; model load time is reported apart from throughput.
+batches, write SQLite + FTS5 + FAISS), once per document embedder: sentence-transformers (torch),
+the ONNX export in fp32, and its int8 variant (`embedding_int8`, the default); with --ray, also
+`rag ingest --ray`'s path with 1 and 2 embedding workers. Baseline, in the same run on the same
+model and the same chunk texts: LangChain's `FAISS.from_documents` + `HuggingFaceEmbeddings`.
+Each side runs in its own process so peak RSS (ru_maxrss) is its own; model load time (and the
+one-time ONNX export and quantisation) is reported apart from throughput.
 
     .venv/bin/python bench/ingest.py                     # >= 5,000 SciFact chunks
     .venv/bin/python bench/ingest.py --min-chunks 500    # quick check
@@ -69,17 +72,52 @@ def select_records(
     return records, texts
 
 
+# variant -> (uses the prepared ONNX export, embedding_int8, Ray embedding workers or 0)
+VARIANTS: dict[str, tuple[bool, bool, int]] = {
+    "torch": (False, False, 0),
+    "onnx-fp32": (True, False, 0),
+    "onnx-int8": (True, True, 0),
+    "ray-1": (True, True, 1),
+    "ray-2": (True, True, 2),
+}
+LABELS = {
+    "torch": "rag_app ingest, sentence-transformers (torch)",
+    "onnx-fp32": "rag_app ingest, ONNX fp32",
+    "onnx-int8": "rag_app ingest, ONNX int8 (default)",
+    "ray-1": "rag_app ingest --ray, 1 worker (ONNX int8)",
+    "ray-2": "rag_app ingest --ray, 2 workers (ONNX int8)",
+}
+
+
+def prepare_models(folder: Path) -> None:
+    """Make the ONNX export and its int8 variant once, in `folder`/models (not timed)."""
+    from ingest.embed import load_embedder, resolve_model
+    from ingest.onnx_embed import find_export, quantize_export
+    from rag_app.settings import Settings
+
+    settings = Settings(data_dir=folder)
+    load_embedder(settings)  # sentence-transformers; writes the export
+    export = find_export(settings, resolve_model(settings)[0])
+    if export is None or quantize_export(export) is None:
+        raise SystemExit("could not make the ONNX export and its int8 variant")
+
+
 def run_ours(records_path: Path, args: argparse.Namespace) -> dict[str, Any]:
     from ingest.embed import load_embedder
     from ingest.kb import open_kb
     from ingest.pipeline import ingest_texts
     from rag_app.settings import Settings
 
+    onnx, int8, workers = VARIANTS[args.variant]
+    data_dir = Path(tempfile.mkdtemp(prefix="bench-ingest-"))
+    if onnx:  # the export made by prepare_models; without it, sentence-transformers runs
+        shutil.copytree(args.models / "models", data_dir / "models")
     settings = Settings(
-        data_dir=Path(tempfile.mkdtemp(prefix="bench-ingest-")),
+        data_dir=data_dir,
         chunk_size=args.chunk_size,
         chunk_overlap=args.chunk_overlap,
         embedding_batch_size=args.batch_size,
+        embedding_int8=int8,
     )
     t0 = time.perf_counter()
     load_embedder(settings)
@@ -88,14 +126,19 @@ def run_ours(records_path: Path, args: argparse.Namespace) -> dict[str, Any]:
     kb = open_kb("bench", settings, create=True)
     t0 = time.perf_counter()
     cpu0 = cpu_seconds()
-    summary = ingest_texts(records, kb)  # type: ignore[arg-type]
+    if workers:
+        from ingest.ray_ingest import ingest_texts_ray
+
+        summary = ingest_texts_ray(records, kb, workers=workers)  # type: ignore[arg-type]
+    else:
+        summary = ingest_texts(records, kb)  # type: ignore[arg-type]
     seconds, cpu = time.perf_counter() - t0, cpu_seconds() - cpu0
     kb.close()
     shutil.rmtree(settings.data_dir, ignore_errors=True)
     return {
         "chunks": summary.chunks_written,
         "seconds": seconds,
-        "cpu_s": cpu,
+        "cpu_s": cpu,  # this process only: Ray's workers are other processes
         "model_load_s": load_s,
     }
 
@@ -124,6 +167,9 @@ def run_langchain(chunks_path: Path, args: argparse.Namespace) -> dict[str, Any]
 def child(side: str, data: Path, args: argparse.Namespace) -> dict[str, Any]:
     """Run one side in a fresh process; its last stdout line is its JSON result."""
     cmd = [sys.executable, __file__, "--side", side, "--data", str(data)]
+    if side != "langchain":
+        cmd = [sys.executable, __file__, "--side", "ours", "--variant", side, "--data", str(data)]
+        cmd += ["--models", str(args.models)]
     cmd += ["--batch-size", str(args.batch_size), "--chunk-size", str(args.chunk_size)]
     cmd += ["--chunk-overlap", str(args.chunk_overlap)]
     done = subprocess.run(cmd, capture_output=True, text=True, check=False, cwd=REPO)
@@ -141,8 +187,14 @@ def main() -> None:
     parser.add_argument("--batch-size", type=int, default=64, help="Embedding batch size (both).")
     parser.add_argument("--chunk-size", type=int, default=200, help="Chunk size in tokens.")
     parser.add_argument("--chunk-overlap", type=int, default=32, help="Chunk overlap in tokens.")
+    parser.add_argument(
+        "--ray", action="store_true", help="Also Ray ingestion with 1 and 2 workers."
+    )
+    parser.add_argument("--name", default="ingest", help="Results file bench/results/NAME.json.")
     parser.add_argument("--side", choices=["ours", "langchain"], help=argparse.SUPPRESS)
+    parser.add_argument("--variant", choices=list(VARIANTS), help=argparse.SUPPRESS)
     parser.add_argument("--data", type=Path, help=argparse.SUPPRESS)
+    parser.add_argument("--models", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.side:
         run = run_ours if args.side == "ours" else run_langchain
@@ -158,31 +210,33 @@ def main() -> None:
     (tmp / "records.json").write_text(json.dumps(records))
     (tmp / "chunks.json").write_text(json.dumps(texts))
     print(f"{len(records)} documents -> {len(texts)} chunks; load avg {os.getloadavg()[0]:.1f}")
+    args.models = tmp / "prepared"
+    prepare_models(args.models)
+    variants = [v for v in VARIANTS if args.ray or not VARIANTS[v][2]]
     results: dict[str, Any] = {
-        "rag_app ingest_texts (FAISS+SQLite+FTS5)": child("ours", tmp / "records.json", args),
         "LangChain FAISS.from_documents + HuggingFaceEmbeddings": child(
             "langchain", tmp / "chunks.json", args
-        ),
+        )
     }
+    for variant in variants:
+        results[LABELS[variant]] = child(variant, tmp / "records.json", args)
     rows = []
     for name, r in results.items():
         r["chunks_per_s"] = r["chunks"] / r["seconds"]
         rows.append({"pipeline": name, **r})
-    ours, base = rows[0]["chunks_per_s"], rows[1]["chunks_per_s"]
-    cols = [
-        "pipeline",
-        "chunks",
-        "seconds",
-        "chunks_per_s",
-        "cpu_s",
-        "peak_rss_mib",
-        "model_load_s",
-    ]
+    base = rows[0]["chunks_per_s"]
+    for row in rows:
+        row["vs LangChain"] = row["chunks_per_s"] / base
+    cols = ["pipeline", "chunks", "seconds", "chunks_per_s", "vs LangChain", "cpu_s"]
+    cols += ["peak_rss_mib", "model_load_s"]
     print(markdown_table(rows, cols))
-    print(f"\nthroughput ratio ours / LangChain: {ours / base:.2f}")
-    summary = {"rows": rows, "ratio_chunks_per_s": ours / base, "documents": len(records)}
+    default = next(r for r in rows if r["pipeline"] == LABELS["onnx-int8"])
+    print(f"\nthroughput ratio ours (default) / LangChain: {default['vs LangChain']:.2f}")
+    summary = {"rows": rows, "ratio_chunks_per_s": default["vs LangChain"]}
+    summary["documents"] = len(records)
     summary["load_avg_end"] = machine_info()["load_avg_1m"]
-    path = write_results("ingest", summary, vars(args) | {"corpus": str(args.corpus)})
+    params = vars(args) | {"corpus": str(args.corpus), "models": None}
+    path = write_results(args.name, summary, params)
     shutil.rmtree(tmp, ignore_errors=True)
     print(f"wrote {path}")
 

@@ -7,6 +7,7 @@ by cosine), `apply` (mirror one committed catalog transaction) and `persist`.
 from __future__ import annotations
 
 import uuid
+from abc import abstractmethod
 from collections.abc import Iterable, Sequence
 from typing import Any
 
@@ -29,22 +30,25 @@ class CatalogVectorStore(VectorStore):
     def embeddings(self) -> Embeddings:
         return self._embedding
 
-    # --- the vector side (subclasses) ---------------------------------------------------------
+    # --- the vector side: abstract (VectorStore is an ABC), each store supplies its own ------
+    @abstractmethod
     def apply(
         self,
         removed: Sequence[tuple[int, str]],
         added: Sequence[tuple[int, NewChunk]],
         revisions: tuple[int, int],
     ) -> None:
-        raise NotImplementedError
+        """Mirror one committed catalog transaction in the vector index."""
 
+    @abstractmethod
     def persist(self) -> None:
-        raise NotImplementedError
+        """Make the vector side durable (a no-op where the database already is)."""
 
+    @abstractmethod
     def search_vector(
         self, vector: np.ndarray, k: int, source: str | None = None
     ) -> list[tuple[StoredChunk, float]]:
-        raise NotImplementedError
+        """Top-k chunks by cosine to a normalised vector, optionally within one source."""
 
     # --- LangChain VectorStore interface ------------------------------------------------------
     def add_texts(

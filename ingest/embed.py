@@ -89,6 +89,34 @@ def load_embedder(settings: Settings) -> CachedEmbeddings:
         return _CACHE[key]
 
 
+def document_embedder(embeddings: Embeddings, settings: Settings) -> Embeddings:
+    """What ingestion embeds documents with: the int8 variant of the model's ONNX export when
+    settings.embedding_int8 is on and `embeddings` is the configured model (made on first use);
+    otherwise `embeddings` itself (custom embedders, no export, or quantisation refused)."""
+    if not settings.embedding_int8 or not isinstance(embeddings, CachedEmbeddings):
+        return embeddings
+    if getattr(embeddings, "int8", False):
+        return embeddings
+    target, name = resolve_model(settings)
+    folder = onnx_embed.find_export(settings, target)
+    if folder is None or embeddings.model_name != name:
+        return embeddings
+    key = (f"{target}#int8", settings.embedding_batch_size)
+    with _LOCK:
+        if key not in _CACHE:
+            if onnx_embed.quantize_export(folder) is None:
+                return embeddings
+            _CACHE[key] = onnx_embed.OnnxEmbeddings(
+                folder,
+                name,
+                settings.embedding_batch_size,
+                _THREADS["n"],
+                VECTOR_CACHE_SIZE,
+                graph=onnx_embed.INT8_FILE,
+            )
+        return _CACHE[key]
+
+
 def _load(target: str, name: str, settings: Settings) -> CachedEmbeddings:
     """The ONNX export if there is one, else sentence-transformers (which then exports)."""
     folder = onnx_embed.find_export(settings, target)

@@ -146,6 +146,22 @@ class KnowledgeBase:
         rows = self.catalog.by_ids([i for i, _ in found])
         return [(to_chunk(rows[i]), s) for i, s in found if i in rows]
 
+    def hybrid_search(
+        self, query: str, k: int, source: str | None = None
+    ) -> tuple[list[tuple[Chunk, float]], list[tuple[Chunk, float]]]:
+        """(dense, keyword) candidates for one question; the caller fuses them. A Postgres KB
+        answers both in one statement (its catalog's hybrid_search), not four round trips."""
+        one_statement = getattr(self.catalog, "hybrid_search", None)
+        if callable(one_statement):
+            from ingest.embed import embed_texts
+
+            vector = embed_texts(self.embeddings, [query])[0]
+            dense, keyword = one_statement(vector, query, k, source)
+            return [(to_chunk(r), s) for r, s in dense], [(to_chunk(r), s) for r, s in keyword]
+        if self.count() == 0:
+            return [], []
+        return self.dense_search(query, k, source), self.keyword_search(query, k, source)
+
     def get_chunks(self, chunk_ids: list[str]) -> list[Chunk]:
         rows = self.catalog.by_chunk_ids(chunk_ids)
         return [to_chunk(rows[c]) for c in chunk_ids if c in rows]

@@ -291,6 +291,40 @@ class PgCatalog:
             ).fetchall()
         return [(s, float(r[4])) for s, r in zip(_stored(rows), rows, strict=True)]
 
+    def hybrid_search(
+        self, vector: np.ndarray, query: str, k: int, source: str | None = None
+    ) -> tuple[list[tuple[StoredChunk, float]], list[tuple[StoredChunk, float]]]:
+        """dense_search and keyword_search (with their rows) in ONE statement, sent in one
+        pipelined round trip with its settings: (dense, keyword), each best first."""
+        if k <= 0:
+            return [], []
+        terms = fts_terms(query)
+        tsquery = " | ".join(f"'{t}'" for t in terms) if terms else ""
+        vec = normalise(np.asarray(vector, dtype=np.float32).reshape(1, -1))[0]
+        where = "" if source is None else " AND source = %s"
+        only = [source] if source is not None else []
+        text = (
+            f"(SELECT 0, {ROW}, -(embedding <#> %s) FROM {{s}}.chunks "
+            f"WHERE embedding IS NOT NULL{where} ORDER BY embedding <#> %s LIMIT %s) "
+            f"UNION ALL (SELECT 1, {ROW}, ts_rank(tsv, q) AS score FROM {{s}}.chunks, "
+            f"to_tsquery('{TEXT_CONFIG}', %s) q WHERE %s AND tsv @@ q{where} "
+            "ORDER BY score DESC, id LIMIT %s)"
+        )
+        params: list[Any] = [vec, *only, vec, k, tsquery or "x", bool(terms), *only, k]
+        with self.pool.connection() as conn, conn.pipeline(), conn.transaction():
+            conn.execute(f"SET LOCAL hnsw.ef_search = {max(HNSW_EF_SEARCH, int(k))}")
+            if source is not None:
+                conn.execute("SET LOCAL hnsw.iterative_scan = strict_order")
+            rows = conn.execute(self._sql(text), params).fetchall()
+        dense, keyword = [r for r in rows if r[0] == 0], [r for r in rows if r[0] == 1]
+        return (
+            [(c, float(r[5])) for c, r in zip(_stored([r[1:] for r in dense]), dense, strict=True)],
+            [
+                (c, float(r[5]))
+                for c, r in zip(_stored([r[1:] for r in keyword]), keyword, strict=True)
+            ],
+        )
+
     def indexed(self) -> int:
         """Chunks with a vector (what dense search can find)."""
         return int(self._query("SELECT count(*) FROM {s}.chunks WHERE embedding IS NOT NULL")[0][0])

@@ -19,7 +19,7 @@ from pydantic import BaseModel, Field
 
 from ingest.catalog import DocumentRow
 from ingest.chunk import TokenSpans, chunk_document, hf_token_spans, regex_token_spans
-from ingest.embed import embed_texts
+from ingest.embed import document_embedder, embed_texts
 from ingest.kb import DocumentWrite, KnowledgeBase
 from ingest.load import LoadedDoc, doc_hash_of, load_text_record, parse_bytes, read_bytes
 from ingest.manifest import now_iso, write_manifest
@@ -63,9 +63,13 @@ class IngestSummary(BaseModel):
         return self.added + self.changed + self.unchanged + len(self.duplicates)
 
 
+Status = Literal["added", "changed"]
+Verdict = Literal["unchanged", "duplicate", "added", "changed"]
+
+
 @dataclass
 class _Pending:
-    status: Literal["added", "changed"]
+    status: Status
     row: DocumentRow
     chunks: list[Chunk]
 
@@ -84,6 +88,68 @@ def token_spans_for(embeddings: Any) -> TokenSpans:
 def embedding_text(chunk: Chunk) -> str:
     """What is embedded: the heading path gives a chunk its context (the stored text is exact)."""
     return f"{chunk.section}\n{chunk.text}" if chunk.headings else chunk.text
+
+
+def file_issue(source: str, reason: str) -> FileIssue:
+    # one line per file: library messages can span lines (their full text goes to the log)
+    return FileIssue(source=source, reason=" ".join(reason.split()))
+
+
+def check_document(
+    kb: KnowledgeBase, source: str, doc_hash: str, queued: Iterable[tuple[str, str]], dedupe: bool
+) -> tuple[Verdict, str | None]:
+    """What to do with a document before it is parsed: (verdict, the source it duplicates).
+
+    `queued` holds the (source, doc_hash) of this run's documents not yet in the catalog.
+    """
+    existing = kb.catalog.document(source)
+    if existing and existing.doc_hash == doc_hash and existing.signature == kb.signature():
+        return "unchanged", None
+    same_as = None if existing or not dedupe else same_content(kb, doc_hash, queued)
+    if same_as is not None:
+        return "duplicate", same_as
+    return ("changed" if existing else "added"), None
+
+
+def same_content(kb: KnowledgeBase, doc_hash: str, queued: Iterable[tuple[str, str]]) -> str | None:
+    """The file (in the KB, or queued in this run) that already has these bytes.
+
+    A KB document whose file is gone does not count: that is a move, and the new path is
+    ingested (`--prune` then drops the old one instead of leaving no copy at all).
+    """
+    in_run = [source for source, digest in queued if digest == doc_hash]
+    stored = [
+        s
+        for s in kb.catalog.sources_with_hash(doc_hash)
+        if s.startswith(UPLOAD_SCHEME) or Path(s).is_file()  # uploads kept in the database
+    ]
+    return (in_run + stored)[0] if in_run or stored else None
+
+
+def load_chunks(
+    load: Callable[[], LoadedDoc], spans: TokenSpans, size: int, overlap: int
+) -> list[Chunk]:
+    """Load and chunk one document; every problem (loader errors included) is an IngestError."""
+    try:
+        chunks = chunk_document(load(), spans, size, overlap)
+    except IngestError:
+        raise
+    except Exception as exc:  # a library bug on one odd file must not abort the batch
+        raise IngestError(f"could not be read: {type(exc).__name__}: {exc}") from exc
+    if not chunks:
+        raise IngestError("no text could be extracted")
+    return chunks
+
+
+def write_batch(
+    kb: KnowledgeBase, summary: IngestSummary, docs: Sequence[tuple[Status, DocumentWrite]]
+) -> int:
+    """Write documents (chunks embedded) in ONE catalog transaction and count them in summary."""
+    written = kb.write_documents([w for _, w in docs])
+    summary.chunks_written += written
+    for status, _ in docs:
+        setattr(summary, status, getattr(summary, status) + 1)
+    return written
 
 
 def walk_summary(walk: Walk, kb: str) -> IngestSummary:
@@ -107,6 +173,8 @@ class _Run:
         self.summary = IngestSummary(kb=kb.name)
         self.pending: list[_Pending] = []
         self.spans = token_spans_for(kb.embeddings)
+        # documents may be embedded by a faster variant of the KB's model (embedding_int8)
+        self.embeddings = document_embedder(kb.embeddings, kb.settings)
         # Chunks embedded per encode call: large enough for sentence-transformers' length sorting
         # to cut padding, small enough that a crash loses little (one transaction per flush).
         self.batch_chunks = max(256, 16 * kb.settings.embedding_batch_size)
@@ -115,67 +183,44 @@ class _Run:
         self.chunks = tqdm(desc="chunks", unit="chunk", disable=hide, position=1)
 
     def fail(self, source: str, reason: str) -> None:
-        # one line per file: library messages can span lines (their full text goes to the log)
-        self.summary.failed.append(FileIssue(source=source, reason=" ".join(reason.split())))
+        self.summary.failed.append(file_issue(source, reason))
 
     def offer(self, source: str, doc_hash: str, load: Callable[[], LoadedDoc]) -> None:
         """Queue one document unless unchanged; loader errors become reported failures."""
         if any(p.row.source == source for p in self.pending):
             self.flush()  # the same source twice in one run: write the first before comparing
-        existing = self.kb.catalog.document(source)
-        signature = self.kb.signature()
-        if existing and existing.doc_hash == doc_hash and existing.signature == signature:
+        queued = [(p.row.source, p.row.doc_hash) for p in self.pending]
+        verdict, same_as = check_document(self.kb, source, doc_hash, queued, self.dedupe)
+        if verdict == "unchanged":
             self.summary.unchanged += 1
             return
-        same_as = None if existing or not self.dedupe else self.same_content(doc_hash)
-        if same_as is not None:
+        if verdict == "duplicate":
+            assert same_as is not None
             self.summary.duplicates.append(duplicate_of(source, same_as))
             return
+        settings = self.kb.settings
         try:
-            doc = load()
-            chunks = chunk_document(
-                doc, self.spans, self.kb.settings.chunk_size, self.kb.settings.chunk_overlap
-            )
+            chunks = load_chunks(load, self.spans, settings.chunk_size, settings.chunk_overlap)
         except IngestError as exc:
             return self.fail(source, str(exc))
-        except Exception as exc:  # a library bug on one odd file must not abort the batch
-            return self.fail(source, f"could not be read: {type(exc).__name__}: {exc}")
-        if not chunks:
-            return self.fail(source, "no text could be extracted")
-        status: Literal["added", "changed"] = "changed" if existing else "added"
-        row = DocumentRow(source, doc_hash, signature, len(chunks), now_iso())
-        self.pending.append(_Pending(status, row, chunks))
+        row = DocumentRow(source, doc_hash, self.kb.signature(), len(chunks), now_iso())
+        self.pending.append(_Pending(verdict, row, chunks))
         if sum(len(p.chunks) for p in self.pending) >= self.batch_chunks:
             self.flush()
-
-    def same_content(self, doc_hash: str) -> str | None:
-        """The file (in the KB, or queued in this run) that already has these bytes.
-
-        A KB document whose file is gone does not count: that is a move, and the new path is
-        ingested (`--prune` then drops the old one instead of leaving no copy at all).
-        """
-        queued = [p.row.source for p in self.pending if p.row.doc_hash == doc_hash]
-        stored = [
-            s
-            for s in self.kb.catalog.sources_with_hash(doc_hash)
-            if s.startswith(UPLOAD_SCHEME) or Path(s).is_file()  # uploads kept in the database
-        ]
-        return (queued + stored)[0] if queued or stored else None
 
     def flush(self) -> None:
         """Embed all pending chunks at once, then write their documents in one transaction."""
         if not self.pending:
             return
         texts = [embedding_text(c) for p in self.pending for c in p.chunks]
-        vectors = embed_texts(self.kb.embeddings, texts)
-        writes, offset = [], 0
+        vectors = embed_texts(self.embeddings, texts)
+        docs: list[tuple[Status, DocumentWrite]] = []
+        offset = 0
         for p in self.pending:
             n = len(p.chunks)
-            writes.append(DocumentWrite(p.row, p.chunks, vectors[offset : offset + n]))
+            docs.append((p.status, DocumentWrite(p.row, p.chunks, vectors[offset : offset + n])))
             offset += n
-        self.summary.chunks_written += self.kb.write_documents(writes)
-        for p in self.pending:
-            setattr(self.summary, p.status, getattr(self.summary, p.status) + 1)
+        write_batch(self.kb, self.summary, docs)
         self.chunks.update(len(texts))
         self.pending = []
 
@@ -188,7 +233,7 @@ class _Run:
         return self.summary
 
 
-def _sync_manifest(kb: KnowledgeBase) -> None:
+def sync_manifest(kb: KnowledgeBase) -> None:
     """Record the chunker settings now in force (changed documents get re-chunked)."""
     m = kb.manifest
     if (m.chunk_size, m.chunk_overlap) != (kb.settings.chunk_size, kb.settings.chunk_overlap):
@@ -206,7 +251,7 @@ def _offer_file(run: _Run, path: Path) -> None:
     run.offer(source, doc_hash_of(data), lambda: parse_bytes(source, path.suffix, data))
 
 
-def _prune(kb: KnowledgeBase, roots: Sequence[Path]) -> int:
+def prune_missing(kb: KnowledgeBase, roots: Sequence[Path]) -> int:
     """Remove documents under the ingested roots whose files no longer exist."""
     removed = 0
     prefixes = [str(r) + os.sep for r in roots if r.is_dir()]
@@ -237,7 +282,7 @@ def ingest_walk(
     """Ingest the files of a walk (`rag ingest` walks first, to open no KB for nothing)."""
     started = time.perf_counter()
     with kb.writer_lock():
-        _sync_manifest(kb)
+        sync_manifest(kb)
         run = _Run(kb, len(walk.files), show_progress, dedupe=True)
         run.summary = walk_summary(walk, kb.name)
         for path in walk.files:
@@ -245,7 +290,7 @@ def ingest_walk(
             run.files.update(1)
         summary = run.finish(started)
         if prune:
-            summary.removed = _prune(kb, walk.roots)
+            summary.removed = prune_missing(kb, walk.roots)
             kb.persist()
     summary.seconds = round(time.perf_counter() - started, 3)
     return summary
@@ -256,7 +301,7 @@ def ingest_blob(source: str, data: bytes, kb: KnowledgeBase) -> IngestSummary:
     source names no local file); its type comes from the suffix of `source`."""
     started = time.perf_counter()
     with kb.writer_lock():
-        _sync_manifest(kb)
+        sync_manifest(kb)
         run = _Run(kb, 1, False, dedupe=True)
         max_mb = kb.settings.max_file_mb
         if len(data) > max_mb * 1024 * 1024:
@@ -273,7 +318,7 @@ def ingest_texts(
     """Ingest (source id, text) records as documents (eval indexes SQuAD/BEIR this way)."""
     started = time.perf_counter()
     with kb.writer_lock():
-        _sync_manifest(kb)
+        sync_manifest(kb)
         # no dedupe: records keep their ids even when texts repeat (eval's qrels name the ids)
         run = _Run(kb, None, show_progress)
         for source, text in records:

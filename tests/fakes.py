@@ -57,3 +57,29 @@ class KeyedChat(BaseChatModel):
         prompt = str(messages[-1].content)
         text = next((r for key, r in self.replies.items() if key in prompt), self.default)
         return ChatResult(generations=[ChatGeneration(message=AIMessage(text))])
+
+
+class LogprobChat(BaseChatModel):
+    """Replies with one token and the log-probabilities a vLLM server would attach."""
+
+    top: dict[str, float]
+    seen: list[dict[str, Any]] = []
+
+    @property
+    def _llm_type(self) -> str:
+        return "logprob-fake"
+
+    def _generate(
+        self, messages: list[BaseMessage], stop: Any = None, run_manager: Any = None, **kw: Any
+    ) -> ChatResult:
+        self.seen.append({"prompt": str(messages[-1].content), **kw})
+        token = max(self.top, key=lambda t: self.top[t])
+        content = [
+            {
+                "token": token,
+                "logprob": self.top[token],
+                "top_logprobs": [{"token": t, "logprob": lp} for t, lp in self.top.items()],
+            }
+        ]
+        message = AIMessage(token, response_metadata={"logprobs": {"content": content}})
+        return ChatResult(generations=[ChatGeneration(message=message)])

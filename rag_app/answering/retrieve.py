@@ -84,11 +84,12 @@ def retrieve(
 ) -> list[Hit]:
     """The top-k passages for a question: dense and BM25 candidates, RRF-fused, optionally MMR'd."""
     k = k or settings.top_k
-    if not question.strip() or kb.count() == 0:
+    if not question.strip():
         return []
     fetch = max(settings.fetch_k, k)
-    dense = kb.dense_search(question, fetch, source=source)
-    keyword = kb.keyword_search(question, fetch, source=source)
+    dense, keyword = kb.hybrid_search(question, fetch, source=source)
+    if not dense and not keyword:
+        return []
     hits = fuse(dense, keyword, settings.rrf_k)
     if settings.use_mmr:
         return diversify(question, hits, kb.embeddings, k, settings.mmr_lambda)

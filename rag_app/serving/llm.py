@@ -46,6 +46,11 @@ def _reason(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {text[0]}" if text else type(exc).__name__
 
 
+# `rag llm status` knows only the local server; `rag doctor` checks RAG_LLM_BASE_URL too (a
+# remote server or a vllm-router in front of several)
+STATUS_HINT = "`rag llm status` shows the local server, `rag doctor` a RAG_LLM_BASE_URL"
+
+
 @contextmanager
 def llm_errors(base_url: str | None = None) -> Iterator[None]:
     """Turn connection, timeout and HTTP errors from openai/httpx into one clear LLMError line."""
@@ -60,7 +65,7 @@ def llm_errors(base_url: str | None = None) -> Iterator[None]:
         # a refused, reset or half-closed connection: the server is down or died mid-request
         raise LLMError(
             f"lost connection to the LLM at {where} ({_reason(exc)}): is the server running? "
-            "`rag llm status` shows it"
+            f"{STATUS_HINT}"
         ) from exc
     except openai.APIStatusError as exc:
         raise LLMError(
@@ -116,7 +121,7 @@ def _check_finish(info: dict[str, Any] | None, where: str | None) -> bool:
     if reason in FAILED_FINISH_REASONS:
         raise LLMError(
             f"the LLM at {where or 'the endpoint'} ended the request with finish_reason={reason!r} "
-            "(server stopping or engine failure): retry, and see `rag llm status`"
+            f"(server stopping or engine failure): retry; {STATUS_HINT}"
         )
     return reason is not None
 
@@ -126,7 +131,7 @@ def _truncated_stream(where: str | None) -> LLMError:
     # finish_reason the text is a fragment, not an answer.
     return LLMError(
         f"the LLM at {where or 'the endpoint'} closed the stream before finishing the answer "
-        "(server stopped or restarted?): retry, and see `rag llm status`"
+        f"(server stopped or restarted?): retry; {STATUS_HINT}"
     )
 
 

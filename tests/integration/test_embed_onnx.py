@@ -168,3 +168,55 @@ class TestOnnxEmbeddingsStandard(EmbeddingsIntegrationTests):
     @pytest.fixture
     def model(self, exported: Path) -> Embeddings:
         return onnx_embed.OnnxEmbeddings(exported, embed.DEFAULT_MODEL_NAME, batch_size=8)
+
+
+def test_int8_variant_stays_close_and_is_made_once(exported: Path) -> None:
+    graph = onnx_embed.quantize_export(exported)
+    assert graph == exported / onnx_embed.INT8_FILE
+    stamp = graph.stat().st_mtime_ns
+    assert onnx_embed.quantize_export(exported) == graph  # reused, not made again
+    assert graph.stat().st_mtime_ns == stamp
+    assert not list(exported.glob(".*.tmp"))  # nothing half-written left behind
+    fp32 = onnx_embed.OnnxEmbeddings(exported, "minilm", batch_size=4, cache_size=0)
+    int8 = onnx_embed.OnnxEmbeddings(
+        exported, "minilm", batch_size=4, cache_size=0, graph=onnx_embed.INT8_FILE
+    )
+    assert int8.int8 and not fp32.int8
+    cosines = np.sum(fp32.embed_array(TEXTS) * int8.embed_array(TEXTS), axis=1)
+    # SciFact abstracts: min 0.989, mean 0.995 (bench/embed_int8.py); the odd texts here (the
+    # empty string, a lone word) stray a little further
+    assert cosines.min() >= 0.97 and cosines.mean() >= 0.99, cosines.round(4)
+    assert cosines.min() < 0.99999  # it is a different graph, not the fp32 one again
+
+
+def test_ingestion_embeds_documents_in_int8_and_questions_find_them(
+    settings: Settings, exported: Path
+) -> None:
+    kb = open_kb("int8", settings, create=True)
+    assert isinstance(kb.embeddings, onnx_embed.OnnxEmbeddings) and not kb.embeddings.int8
+    documents = embed.document_embedder(kb.embeddings, settings)
+    assert isinstance(documents, onnx_embed.OnnxEmbeddings) and documents.int8
+    before = documents.encoded
+    docs = [  # texts no other test embeds (the embedder's vector cache lives per process)
+        ("lighthouse.md", "Harrow Point's lamp was lit for the first time on 12 March 1874."),
+        ("orchard.md", "Pears and quince grow in the Greywater orchard beside the river."),
+        ("ferry.md", "Every twenty minutes the Millbrook ferry leaves from Pier 3."),
+    ]
+    assert ingest_texts(docs, kb).chunks_written == 3
+    assert documents.encoded - before == 3  # the documents went through the int8 graph
+    hits = kb.dense_search("when was the lamp first lit?", 1)  # the question in fp32
+    assert hits[0][0].source == "lighthouse.md"
+    kb.close()
+    # off: full precision for documents too; custom embedders are never swapped
+    full = settings.model_copy(update={"embedding_int8": False})
+    assert embed.document_embedder(kb.embeddings, full) is kb.embeddings
+
+    class Custom(Embeddings):
+        def embed_documents(self, texts: list[str]) -> list[list[float]]:
+            return [[1.0, 0.0] for _ in texts]
+
+        def embed_query(self, text: str) -> list[float]:
+            return [1.0, 0.0]
+
+    custom = Custom()
+    assert embed.document_embedder(custom, settings) is custom

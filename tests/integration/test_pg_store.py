@@ -167,6 +167,28 @@ def test_hybrid_retrieval_has_the_usual_shape(tmp_path: Path, pg_url: str) -> No
     assert hits[0].score > hits[-1].score
 
 
+def test_hybrid_search_in_one_statement_equals_the_two_searches(
+    tmp_path: Path, pg_url: str
+) -> None:
+    settings = pg_settings(tmp_path, pg_url)
+    kb = open_kb("onetrip", settings, create=True, embeddings=HashingEmbeddings())
+    ingest_texts(DOCS.items(), kb)
+    for question, source in [
+        ("How long is the Kestrel suspension bridge?", None),
+        ("How long is the Kestrel suspension bridge?", "bridge"),
+        ("the of and", None),  # stopwords only: no keyword candidates, dense ones still
+    ]:
+        dense, keyword = kb.hybrid_search(question, 3, source)
+        for one, two in [(dense, kb.dense_search(question, 3, source)),
+                         (keyword, kb.keyword_search(question, 3, source))]:  # fmt: skip
+            assert [c for c, _ in one] == [c for c, _ in two]
+            # the union widens ts_rank's float4 to float8: equal to float4 precision
+            assert [s for _, s in one] == pytest.approx([s for _, s in two], rel=1e-6)
+        assert dense  # every question has dense candidates
+        assert all(c.source == source for c, _ in dense + keyword) or source is None
+    assert kb.hybrid_search("the of and", 3)[1] == []
+
+
 def rag(data_dir: Path, *args: str) -> subprocess.CompletedProcess[str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("RAG_")}
     env["RAG_DATA_DIR"] = str(data_dir)

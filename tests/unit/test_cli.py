@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import socket
 import subprocess
 import sys
@@ -123,6 +124,11 @@ def test_doctor_reports_a_server_that_starts_on_demand_as_information(tmp_path: 
     assert model.startswith("[info]") and "rag model prepare" in model
     dtype = next(line for line in lines if "] llm dtype" in line)
     assert " cores, " in dtype and ("bfloat16" in dtype or "float32" in dtype), dtype
+    gpu = next(line for line in lines if "] gpu" in line)
+    if shutil.which("nvidia-smi") is None:  # this machine kind: the model runs on the CPU
+        assert gpu.startswith("[ok  ] gpu: none") and "nvidia-smi" in gpu, gpu
+    else:
+        assert "NVIDIA GPU" in gpu or "reports no GPU" in gpu, gpu
 
 
 @pytest.mark.slow

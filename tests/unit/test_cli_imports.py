@@ -1,6 +1,7 @@
 """Fast commands load only what they use: `rag --help` and `rag kb list` import no torch,
-langchain, sentence-transformers, FAISS or onnxruntime (checked on the real entry point with
-`python -X importtime`, which lists every module a process imports; no timing is asserted)."""
+langchain, sentence-transformers, FAISS, onnxruntime or Ray (checked on the real entry point with
+`python -X importtime`, which lists every module a process imports; no timing is asserted), and
+plain `rag ingest` never imports Ray (only `--ray` does)."""
 
 from __future__ import annotations
 
@@ -22,6 +23,7 @@ HEAVY = (
     "faiss",
     "onnxruntime",
     "vllm",
+    "ray",
 )
 
 
@@ -119,6 +121,37 @@ def test_ingest_into_an_existing_kb_skips_the_langchain_vectorstore(tmp_path: Pa
     assert {"ingest.kb", "ingest.pipeline", "ingest.faiss_store"} <= modules  # it did ingest
     assert not {m for m in modules if m.startswith("langchain_core.vectorstores")}
     assert "ingest.faiss_langchain" not in modules
+    assert not [m for m in modules if m.split(".")[0] == "ray" or m.startswith("ingest.ray_")]
+
+
+# `rag ingest --ray` where the `ray` extra is not installed (an import of ray fails)
+INGEST_WITHOUT_RAY = """
+import sys
+sys.modules["ray"] = None  # `import ray` now raises ImportError, as without the extra
+from rag_app import cli
+sys.argv = ["rag", "ingest", sys.argv[1], "--ray"]
+cli.main()
+"""
+
+
+def test_ingest_on_ray_without_ray_says_how_to_install_it(tmp_path: Path) -> None:
+    note = tmp_path / "note.txt"
+    note.write_text("The ferry to Tolwen leaves at 06:15 on weekdays.\n")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("RAG_")}
+    env.update(RAG_DATA_DIR=str(tmp_path / "data"), HF_HUB_OFFLINE="1")
+    result = subprocess.run(
+        [sys.executable, "-c", INGEST_WITHOUT_RAY, str(note)],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=Path(__file__).resolve().parents[2],
+        timeout=120,
+    )
+    assert result.returncode == 1
+    assert result.stderr.strip().splitlines() == [
+        'error: Ray is not installed: pip install -e ".[ray]" (or run without --ray)'
+    ]
+    assert not (tmp_path / "data" / "kb").exists()  # said before any KB or model was touched
 
 
 def test_importing_the_ingest_modules_skips_the_langchain_vectorstore() -> None:

@@ -5,13 +5,11 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
-from langchain_core.language_models import BaseChatModel
-from langchain_core.messages import AIMessage, BaseMessage
-from langchain_core.outputs import ChatGeneration, ChatResult
 
 from bench.fit_gate import calibrated, confident_threshold, kind_scores, logit, platt
 from eval.gate_metrics import ece, kind_precision
 from rag_app.answering.check import check_answer, check_prompt, yes_log_odds
+from tests.fakes import LogprobChat
 
 
 def test_confident_threshold_is_the_lowest_whose_confident_set_is_precise_enough() -> None:
@@ -79,32 +77,6 @@ def test_yes_log_odds_reads_either_case_and_clips() -> None:
     assert yes_log_odds({"Yes": -3.0, " no": -0.05}) == -2.95
     assert yes_log_odds({"yes": -0.01}) == 15.0  # "no" masked away: as sure as it gets
     assert yes_log_odds({"maybe": -0.1}) is None
-
-
-class LogprobChat(BaseChatModel):
-    """Replies with one token and the log-probabilities a vLLM server would attach."""
-
-    top: dict[str, float]
-    seen: list[dict[str, Any]] = []
-
-    @property
-    def _llm_type(self) -> str:
-        return "logprob-fake"
-
-    def _generate(
-        self, messages: list[BaseMessage], stop: Any = None, run_manager: Any = None, **kw: Any
-    ) -> ChatResult:
-        self.seen.append({"prompt": str(messages[-1].content), **kw})
-        token = max(self.top, key=lambda t: self.top[t])
-        content = [
-            {
-                "token": token,
-                "logprob": self.top[token],
-                "top_logprobs": [{"token": t, "logprob": lp} for t, lp in self.top.items()],
-            }
-        ]
-        message = AIMessage(token, response_metadata={"logprobs": {"content": content}})
-        return ChatResult(generations=[ChatGeneration(message=message)])
 
 
 def test_check_answer_asks_one_constrained_token_and_returns_log_odds() -> None:
