@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 from langchain_core.embeddings import Embeddings
+from pydantic import SecretStr
 from typer.testing import CliRunner
 
 from ingest.embed import load_embedder
@@ -137,6 +138,23 @@ def test_ray_ingest_of_text_records(local_ray: None, settings: Settings) -> None
     assert [f.source for f in summary.failed] == ["empty"]
     assert contents(kb) == contents(plain_kb)
     assert ingest_texts_ray(records, kb, workers=2).unchanged == 4
+
+
+def test_ray_ingest_writes_a_postgres_kb(
+    local_ray: None, settings: Settings, docs: Path, pg_url: str
+) -> None:
+    """The cluster shape: Ray's workers parse and embed, the driver writes a Postgres KB."""
+    on_pg = settings.model_copy(update={"store": "postgres", "database_url": SecretStr(pg_url)})
+    kb = open_kb("onray-pg", on_pg, create=True)
+    first = ingest_walk_ray(walk_paths([docs]), kb, workers=2)
+    plain_kb = open_kb("plain-local", settings, create=True)
+    plain = ingest_walk(walk_paths([docs]), plain_kb)
+    assert first.added == plain.added and first.chunks_written == plain.chunks_written
+    assert kb.stats()["store"] == "postgres" and kb.count() == plain_kb.count()
+    assert contents(kb) == contents(plain_kb)
+    hits = kb.dense_search("How often does the Millbrook ferry leave?", 1)
+    assert Path(hits[0][0].source).name == "ferry.md"
+    assert ingest_walk_ray(walk_paths([docs]), kb, workers=1).unchanged == first.added
 
 
 def test_cli_ingest_ray_json(
