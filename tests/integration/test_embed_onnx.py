@@ -192,8 +192,11 @@ def test_int8_variant_stays_close_and_is_made_once(exported: Path) -> None:
 def test_ingestion_embeds_documents_in_int8_and_questions_find_them(
     settings: Settings, exported: Path
 ) -> None:
-    kb = open_kb("int8", settings, create=True)
-    assert isinstance(kb.embeddings, onnx_embed.OnnxEmbeddings) and not kb.embeddings.int8
+    # the export's fp32 embedder, as load_embedder gives it (its process cache may hold a
+    # sentence-transformers one from another test's data dir: either is swapped the same way)
+    fp32 = onnx_embed.OnnxEmbeddings(exported, embed.DEFAULT_MODEL_NAME, batch_size=64)
+    kb = open_kb("int8", settings, create=True, embeddings=fp32)
+    assert not fp32.int8
     documents = embed.document_embedder(kb.embeddings, settings)
     assert isinstance(documents, onnx_embed.OnnxEmbeddings) and documents.int8
     before = documents.encoded

@@ -381,7 +381,12 @@ def test_killed_server_cuts_its_stream_and_the_live_one_takes_new_requests(
     # a router that has not probed since the kill still thinks the dead server is healthy and
     # sends it every other request: its retries re-route each of them to the live server
     assert router_sees_healthy(fleet.unprobed, victim)
-    blind = chat_model(settings, base_url=fleet.unprobed.url, max_tokens=8)
+    # the model's name is given (RAG_LLM_SERVED_NAME, as the README advises behind a router):
+    # this router forwards GET /models to one server, and it may be the dead one
+    name = server.served_models(f"{live.url}/v1")
+    assert name, "the live server lists no model"
+    named = settings.model_copy(update={"llm_served_name": name[0]})
+    blind = chat_model(named, base_url=fleet.unprobed.url, max_tokens=8)
     assert all(blind.invoke(f"Say hi {i}.").content for i in range(4))
     retries = samples(fleet.unprobed.metrics, "vllm_router_retries_total")
     assert sum(value for _, value in retries) >= 1, retries
