@@ -7,9 +7,10 @@ their sources) from C concurrent clients, spread round robin over the replicas a
 balancer would; no LLM is involved, so this measures the API tier that replicas multiply (an
 answer's seconds are the model server's, which vllm-router spreads, see docs/scale.md).
 
-Phases alternate 1, 2, 1, 2 replicas for --seconds each, so load from other processes hits both
-alike. On this project's 2-core machine every replica and Postgres share the same two cores:
-the numbers say what a second process buys on one host, not what a second host would.
+After a warm-up on both replicas, phases run 1, 2, 2, 1 replicas for --seconds each, so a
+drift (other processes' load, caches still warming) hits both alike. On this project's 2-core
+machine every replica and Postgres share the same two cores: the numbers say what a second
+process buys on one host, not what a second host would.
 
     .venv/bin/python -m bench.replicas                  # 8 clients, 4 phases x 30 s
 """
@@ -132,6 +133,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     )
     parser.add_argument("--clients", type=int, default=8, help="concurrent clients")
     parser.add_argument("--seconds", type=float, default=30.0, help="seconds per phase")
+    parser.add_argument("--warmup", type=float, default=30.0, help="seconds of warm-up load")
     parser.add_argument("--name", default="replicas", help="bench/results/NAME.json")
     args = parser.parse_args(argv)
 
@@ -157,9 +159,11 @@ def main(argv: Sequence[str] | None = None) -> None:
             procs.append(start_replica(root / name, url))
         urls = [base for _, base in procs]
         questions = sample_questions()
-        load(urls, key, questions, args.clients, 5.0)  # warm-up: models loaded, caches filled
+        # warm-up on both: models loaded, Postgres' buffers and each runtime's first runs done
+        # (a 5 s warm-up left the first phase at half the rate of the later ones)
+        load(urls, key, questions, args.clients, args.warmup)
         rows = []
-        for phase, n in enumerate((1, 2, 1, 2), 1):
+        for phase, n in enumerate((1, 2, 2, 1), 1):  # ABBA: a linear drift hits both alike
             print(f"phase {phase}: {n} replica(s), {args.seconds:.0f} s ...", flush=True)
             result = load(urls[:n], key, questions, args.clients, args.seconds)
             rows.append(
