@@ -53,21 +53,14 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def start_api(settings: Any, url: str, max_tokens: int) -> tuple[subprocess.Popen[bytes], str]:
-    """`rag serve` over the same data dir and vLLM server, on a free port; ready when /healthz."""
+def start_serve(env_extra: dict[str, str], log_dir: Path) -> tuple[subprocess.Popen[bytes], str]:
+    """`rag serve` on a free port with RAG_* from `env_extra` only; ready when /healthz answers."""
     import httpx
 
     port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("RAG_")}
-    env.update(
-        {
-            "RAG_DATA_DIR": str(settings.root),
-            "RAG_LLM_BASE_URL": url,
-            "RAG_LLM_MAX_TOKENS": str(max_tokens),
-            "RAG_API_RATE_LIMIT": "0",
-        }
-    )
-    log = open(settings.run_dir / f"bench-api-{port}.log", "wb")  # noqa: SIM115 - lives with proc
+    env.update({"HF_HUB_OFFLINE": "1", **env_extra})
+    log = open(log_dir / f"serve-{port}.log", "wb")  # noqa: SIM115 - lives with the process
     proc = subprocess.Popen(
         [sys.executable, "-m", "rag_app.cli", "serve", "--port", str(port)],
         cwd=REPO_ROOT,
@@ -85,6 +78,17 @@ def start_api(settings: Any, url: str, max_tokens: int) -> tuple[subprocess.Pope
             time.sleep(0.5)
     proc.kill()
     raise SystemExit(f"rag serve did not start; see {log.name}")
+
+
+def start_api(settings: Any, url: str, max_tokens: int) -> tuple[subprocess.Popen[bytes], str]:
+    """`rag serve` over the same data dir and vLLM server, on a free port; ready when /healthz."""
+    env = {
+        "RAG_DATA_DIR": str(settings.root),
+        "RAG_LLM_BASE_URL": url,
+        "RAG_LLM_MAX_TOKENS": str(max_tokens),
+        "RAG_API_RATE_LIMIT": "0",
+    }
+    return start_serve(env, settings.run_dir)
 
 
 def api_request(client: Any, base: str, key: str, question: str, mode: str) -> dict[str, Any]:

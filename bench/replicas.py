@@ -33,51 +33,26 @@ if __package__ in (None, ""):
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
-from bench.api import free_port  # noqa: E402
+from bench.api import start_serve  # noqa: E402
 from bench.common import latency_summary, machine_info, markdown_table, write_results  # noqa: E402
 from bench.pg_vectors import start_postgres  # noqa: E402
 from bench.serve import sample_questions  # noqa: E402
 
 REPO = Path(__file__).resolve().parent.parent
 KB = "samples"
-READY_TIMEOUT_S = 300.0
 
 
 def start_replica(data_dir: Path, db_url: str) -> tuple[Any, str]:
     """`rag serve` on a free port over the shared database; ready when /healthz answers."""
-    import subprocess
-
-    import httpx
-
     data_dir.mkdir(parents=True, exist_ok=True)
-    port = free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith("RAG_")}
-    env.update(
-        RAG_DATA_DIR=str(data_dir),
-        RAG_STORE="postgres",
-        RAG_DATABASE_URL=db_url,
-        RAG_API_RATE_LIMIT="0",
-        RAG_LLM_BASE_URL="http://127.0.0.1:9/v1",  # search needs no model: never called
-        HF_HUB_OFFLINE="1",
-    )
-    log = open(data_dir / f"serve-{port}.log", "wb")  # noqa: SIM115 - lives with the process
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "rag_app.cli", "serve", "--port", str(port)],
-        cwd=REPO,
-        env=env,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
-    base = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + READY_TIMEOUT_S
-    while time.monotonic() < deadline and proc.poll() is None:
-        try:
-            if httpx.get(f"{base}/healthz", timeout=2).status_code == 200:
-                return proc, base
-        except httpx.HTTPError:
-            time.sleep(0.5)
-    proc.kill()
-    raise SystemExit(f"rag serve did not start; see {log.name}")
+    env = {
+        "RAG_DATA_DIR": str(data_dir),
+        "RAG_STORE": "postgres",
+        "RAG_DATABASE_URL": db_url,
+        "RAG_API_RATE_LIMIT": "0",
+        "RAG_LLM_BASE_URL": "http://127.0.0.1:9/v1",  # search needs no model: never called
+    }
+    return start_serve(env, data_dir)
 
 
 def load(urls: list[str], key: str, questions: list[str], clients: int, seconds: float) -> dict:

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -94,3 +96,17 @@ def vllm_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         yield status.base_url
     finally:
         server.stop(settings)
+
+
+WAIT_S = 600.0  # a generous bound for a busy 2-core host; never asserted as a duration
+
+
+def until(check: Callable[[], Any], what: str, wait_s: float = WAIT_S) -> Any:
+    """Poll `check` until it returns something truthy (the deadline only stops a hung test)."""
+    deadline = time.monotonic() + wait_s
+    while time.monotonic() < deadline:
+        found = check()
+        if found:
+            return found
+        time.sleep(0.2)
+    raise AssertionError(f"gave up waiting for {what}")

@@ -14,8 +14,7 @@ import os
 import signal
 import subprocess
 import sys
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -29,11 +28,10 @@ from pydantic import SecretStr
 
 from rag_app.api.pg_keys import PgKeyStore
 from rag_app.settings import Settings
-from tests.conftest import REPO_ROOT, SAMPLES_DIR
+from tests.conftest import REPO_ROOT, SAMPLES_DIR, WAIT_S, until
 from tests.integration.test_api_serve import EXPECTED, QUESTION, assert_cited, start_serve
 
 pytestmark = pytest.mark.integration
-WAIT_S = 600.0  # a generous bound for a busy 2-core host; never asserted as a duration
 LEASE_S = "10"
 
 
@@ -86,17 +84,6 @@ def cluster(
         if r.proc.poll() is None:
             r.proc.send_signal(signal.SIGTERM)
             r.proc.wait(timeout=60)
-
-
-def until(check: Callable[[], Any], what: str) -> Any:
-    """Poll `check` until it returns something truthy (the deadline only stops a hung test)."""
-    deadline = time.monotonic() + WAIT_S
-    while time.monotonic() < deadline:
-        found = check()
-        if found:
-            return found
-        time.sleep(0.3)
-    raise AssertionError(f"gave up waiting for {what}")
 
 
 def create_kb(c: Cluster, r: Replica, name: str) -> None:

@@ -22,8 +22,7 @@ import signal
 import subprocess
 import sys
 import threading
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -44,12 +43,18 @@ from rag_app.records import Answer
 from rag_app.serving import server
 from rag_app.serving.llm import chat_model
 from rag_app.settings import Settings
-from tests.conftest import LLM_TEST_TIMEOUT_S, SAMPLES_DIR, server_settings, session_data_dir
+from tests.conftest import (
+    LLM_TEST_TIMEOUT_S,
+    SAMPLES_DIR,
+    WAIT_S,
+    server_settings,
+    session_data_dir,
+    until,
+)
 from tests.integration.test_answer_samples import QUESTIONS, accepted
 from tests.integration.test_llm_server import free_port
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
-WAIT_S = 600.0  # a generous bound for a busy 2-core host; never asserted as a duration
 LOAD_REQUESTS = 4  # short answers in flight on both servers when one is killed
 
 # Router flags (defaults in brackets) chosen so that a dead server stops getting requests fast:
@@ -132,17 +137,6 @@ def succeeded(worker: Worker) -> float:
 def router_sees_healthy(router: Router, worker: Worker) -> bool:
     health = samples(router.metrics, "vllm_router_worker_health")
     return any(labels.get("worker") == worker.url and v == 1 for labels, v in health)
-
-
-def until(check: Callable[[], Any], what: str) -> Any:
-    """Poll `check` until it returns something truthy (the deadline only stops a hung test)."""
-    deadline = time.monotonic() + WAIT_S
-    while time.monotonic() < deadline:
-        found = check()
-        if found:
-            return found
-        time.sleep(0.2)
-    raise AssertionError(f"gave up waiting for {what}")
 
 
 def log_tail(path: Path, lines: int = 30) -> str:
