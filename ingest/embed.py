@@ -36,6 +36,7 @@ DEFAULT_MODEL_NAME = "sentence-transformers/all-MiniLM-L6-v2"
 log = logging.getLogger(__name__)
 _CACHE: dict[tuple[str, int], CachedEmbeddings] = {}
 _LOCK = threading.Lock()
+_NO_INT8: set[Path] = set()  # exports whose int8 variant was refused in this process
 # Intra-op threads for embedding runtimes loaded from now on (0 = library default); set by
 # limit_threads, read when torch or onnxruntime is loaded.
 _THREADS = {"n": 0}
@@ -103,8 +104,11 @@ def document_embedder(embeddings: Embeddings, settings: Settings) -> Embeddings:
         return embeddings
     key = (f"{target}#int8", settings.embedding_batch_size)
     with _LOCK:
+        if folder in _NO_INT8:
+            return embeddings
         if key not in _CACHE:
             if onnx_embed.quantize_export(folder) is None:
+                _NO_INT8.add(folder)  # refused or failed: do not quantise again every run
                 return embeddings
             _CACHE[key] = onnx_embed.OnnxEmbeddings(
                 folder,
@@ -115,6 +119,13 @@ def document_embedder(embeddings: Embeddings, settings: Settings) -> Embeddings:
                 graph=onnx_embed.INT8_FILE,
             )
         return _CACHE[key]
+
+
+def gpu_embedder(settings: Settings) -> CachedEmbeddings:
+    """The configured model on the CUDA device, for a Ray actor that holds a GPU."""
+    target, name = resolve_model(settings)
+    model = _load_sentence_transformer(target, device="cuda")
+    return SentenceEmbeddings(model, name, settings.embedding_batch_size)
 
 
 def _load(target: str, name: str, settings: Settings) -> CachedEmbeddings:
@@ -135,7 +146,7 @@ def _load(target: str, name: str, settings: Settings) -> CachedEmbeddings:
     return SentenceEmbeddings(model, name, settings.embedding_batch_size, VECTOR_CACHE_SIZE)
 
 
-def _load_sentence_transformer(target: str) -> Any:
+def _load_sentence_transformer(target: str, device: str = "cpu") -> Any:
     os.environ.setdefault("HF_HUB_OFFLINE", "1")  # no hub access: models are local
     import torch
     from sentence_transformers import SentenceTransformer
@@ -145,7 +156,7 @@ def _load_sentence_transformer(target: str) -> Any:
     if _THREADS["n"] > 0:
         torch.set_num_threads(_THREADS["n"])
     try:
-        return SentenceTransformer(target, device="cpu")
+        return SentenceTransformer(target, device=device)
     except Exception as exc:  # many causes (missing folder, bad config); one clear line
         raise ModelError(
             f"cannot load embedding model {target!r}: {exc} — set RAG_EMBEDDING_MODEL "

@@ -57,6 +57,29 @@ CREATE INDEX ON {s}.chunks USING hnsw(embedding vector_ip_ops)
 ROW = "id, chunk_id, text, metadata"
 
 
+def _dense_select(cols: str, where: str) -> str:
+    """Top-k by inner product (HNSW). Params: vector, [source], vector, k."""
+    return (
+        f"SELECT {cols}, -(embedding <#> %s) FROM {{s}}.chunks "
+        f"WHERE embedding IS NOT NULL{where} ORDER BY embedding <#> %s LIMIT %s"
+    )
+
+
+def _keyword_select(cols: str, where: str) -> str:
+    """Top-k by ts_rank. Params: tsquery, [source], k (`where` may add its own first)."""
+    return (
+        f"SELECT {cols}, ts_rank(tsv, q) AS score FROM {{s}}.chunks, "
+        f"to_tsquery('{TEXT_CONFIG}', %s) q WHERE tsv @@ q{where} ORDER BY score DESC, id LIMIT %s"
+    )
+
+
+def _search_settings(conn: psycopg.Connection[Any], k: int, source: str | None) -> None:
+    """HNSW settings of one search transaction: efSearch >= k; strict order when filtered."""
+    conn.execute(f"SET LOCAL hnsw.ef_search = {max(HNSW_EF_SEARCH, int(k))}")
+    if source is not None:
+        conn.execute("SET LOCAL hnsw.iterative_scan = strict_order")
+
+
 def _stored(rows: Sequence[Any]) -> list[StoredChunk]:
     return [StoredChunk(int(r[0]), str(r[1]), str(r[2]), dict(r[3])) for r in rows]
 
@@ -261,12 +284,7 @@ class PgCatalog:
         tsquery = " | ".join(f"'{t}'" for t in terms)  # \w+ words: quoting is all they need
         where = "" if source is None else " AND source = %s"
         params: list[Any] = [tsquery, *([source] if source is not None else []), k]
-        rows = self._query(
-            f"SELECT id, ts_rank(tsv, q) AS score FROM {{s}}.chunks, "
-            f"to_tsquery('{TEXT_CONFIG}', %s) q WHERE tsv @@ q{where} "
-            "ORDER BY score DESC, id LIMIT %s",
-            params,
-        )
+        rows = self._query(_keyword_select("id", where), params)
         return [(int(r[0]), float(r[1])) for r in rows]
 
     def dense_search(
@@ -279,16 +297,8 @@ class PgCatalog:
         where = "" if source is None else " AND source = %s"
         params: list[Any] = [query, *([source] if source is not None else []), query, k]
         with self.pool.connection() as conn, conn.transaction():
-            conn.execute(f"SET LOCAL hnsw.ef_search = {max(HNSW_EF_SEARCH, int(k))}")
-            if source is not None:
-                conn.execute("SET LOCAL hnsw.iterative_scan = strict_order")
-            rows = conn.execute(
-                self._sql(
-                    f"SELECT {ROW}, -(embedding <#> %s) FROM {{s}}.chunks "
-                    f"WHERE embedding IS NOT NULL{where} ORDER BY embedding <#> %s LIMIT %s"
-                ),
-                params,
-            ).fetchall()
+            _search_settings(conn, k, source)
+            rows = conn.execute(self._sql(_dense_select(ROW, where)), params).fetchall()
         return [(s, float(r[4])) for s, r in zip(_stored(rows), rows, strict=True)]
 
     def hybrid_search(
@@ -303,18 +313,15 @@ class PgCatalog:
         vec = normalise(np.asarray(vector, dtype=np.float32).reshape(1, -1))[0]
         where = "" if source is None else " AND source = %s"
         only = [source] if source is not None else []
+        # the same two SELECTs as dense_search and keyword_search, tagged 0 and 1; the keyword
+        # half is switched off (a false parameter) when the question has no searchable word
         text = (
-            f"(SELECT 0, {ROW}, -(embedding <#> %s) FROM {{s}}.chunks "
-            f"WHERE embedding IS NOT NULL{where} ORDER BY embedding <#> %s LIMIT %s) "
-            f"UNION ALL (SELECT 1, {ROW}, ts_rank(tsv, q) AS score FROM {{s}}.chunks, "
-            f"to_tsquery('{TEXT_CONFIG}', %s) q WHERE %s AND tsv @@ q{where} "
-            "ORDER BY score DESC, id LIMIT %s)"
+            f"({_dense_select(f'0, {ROW}', where)}) "
+            f"UNION ALL ({_keyword_select(f'1, {ROW}', f'{where} AND %s')})"
         )
-        params: list[Any] = [vec, *only, vec, k, tsquery or "x", bool(terms), *only, k]
+        params: list[Any] = [vec, *only, vec, k, tsquery or "x", *only, bool(terms), k]
         with self.pool.connection() as conn, conn.pipeline(), conn.transaction():
-            conn.execute(f"SET LOCAL hnsw.ef_search = {max(HNSW_EF_SEARCH, int(k))}")
-            if source is not None:
-                conn.execute("SET LOCAL hnsw.iterative_scan = strict_order")
+            _search_settings(conn, k, source)
             rows = conn.execute(self._sql(text), params).fetchall()
         dense, keyword = [r for r in rows if r[0] == 0], [r for r in rows if r[0] == 1]
         return (

@@ -22,7 +22,13 @@ import numpy as np
 
 from ingest.catalog import DocumentRow
 from ingest.chunk import TokenSpans
-from ingest.embed import document_embedder, embed_texts, limit_threads, load_embedder
+from ingest.embed import (
+    document_embedder,
+    embed_texts,
+    gpu_embedder,
+    limit_threads,
+    load_embedder,
+)
 from ingest.kb import DocumentWrite, KnowledgeBase
 from ingest.load import LoadedDoc, doc_hash_of, load_text_record, parse_bytes, read_bytes
 from ingest.manifest import now_iso
@@ -66,13 +72,7 @@ class DefaultEmbedder:
 
         if not ray.get_gpu_ids():
             return document_embedder(load_embedder(self.settings), self.settings)
-        from sentence_transformers import SentenceTransformer
-
-        from ingest.embed import SentenceEmbeddings, resolve_model
-
-        target, name = resolve_model(self.settings)
-        model = SentenceTransformer(target, device="cuda")
-        return SentenceEmbeddings(model, name, self.settings.embedding_batch_size)
+        return gpu_embedder(self.settings)
 
 
 @dataclass
