@@ -1,7 +1,8 @@
 """Golden sets: a knowledge base's own test questions (question, expected answer, source?, type?).
 
 A user writes them in the UI or imports a CSV/JSONL file; they live beside the KB's quality
-runs in `<data_dir>/quality/<kb>/golden.jsonl` (written atomically). A file that is not a valid
+runs in `<data_dir>/quality/<kb>/golden.jsonl` (written atomically), or with store = postgres in
+the shared database (eval/pg_quality.py). A file that is not a valid
 golden set is refused as a whole, with one line naming the file, the line and what to fix: a
 half-imported set would make every later figure quietly wrong.
 """
@@ -16,6 +17,7 @@ from pathlib import Path
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from eval.runner import write_atomic
+from ingest.pg_db import in_database
 from rag_app.errors import ConfigError
 from rag_app.settings import Settings
 
@@ -60,6 +62,10 @@ def golden_path(settings: Settings, kb: str) -> Path:
 
 
 def load_golden(settings: Settings, kb: str) -> list[GoldenItem]:
+    if in_database(settings):
+        from eval.pg_quality import read_golden_items
+
+        return [GoldenItem.model_validate(item) for item in read_golden_items(settings, kb)]
     path = golden_path(settings, kb)
     if not path.is_file():
         return []
@@ -67,6 +73,11 @@ def load_golden(settings: Settings, kb: str) -> list[GoldenItem]:
 
 
 def save_golden(settings: Settings, kb: str, items: list[GoldenItem]) -> None:
+    if in_database(settings):
+        from eval.pg_quality import write_golden_items
+
+        write_golden_items(settings, kb, [item.model_dump() for item in items])
+        return
     path = golden_path(settings, kb)
     path.parent.mkdir(parents=True, exist_ok=True)
     write_atomic(path, "".join(item.model_dump_json() + "\n" for item in items))

@@ -2,7 +2,9 @@
 
 Each run is an eval run folder (`<data_dir>/quality/<kb>/runs/<stamp>/`: results.jsonl written
 by eval.runner.execute, then summary.json), so the UI's "Evaluate" and
-`rag eval run --kb NAME --golden FILE` produce the same files and figures. Each answer goes
+`rag eval run --kb NAME --golden FILE` produce the same files and figures. With store = postgres
+the finished run (summary and rows) goes to the shared database instead, and its working folder
+is a temporary one. Each answer goes
 through rag_app.pipeline.ask, the call the chat makes.
 
 Verdicts: a confident answer is right when its F1 against the expected answer is >= 0.5 or it
@@ -14,6 +16,7 @@ answered.
 from __future__ import annotations
 
 import json
+import tempfile
 import threading
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -25,6 +28,7 @@ from eval.golden import GoldenItem, quality_dir
 from eval.runner import execute, read_rows, write_atomic
 from eval.scoring import answer_scores, prediction_text
 from eval.summary import mean
+from ingest.pg_db import in_database
 from rag_app.records import Mode
 from rag_app.serving.presets import preset_for
 from rag_app.settings import Settings
@@ -151,6 +155,15 @@ def run_golden(
 ) -> dict[str, Any]:
     """Ask every golden question, score it, write the run folder; returns the summary."""
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%fZ")
+    if out_dir is None and in_database(settings):
+        with tempfile.TemporaryDirectory(prefix="rag-quality-") as scratch:
+            summary = run_golden(
+                items, kb, settings, llm, mode, concurrency, progress, Path(scratch)
+            )
+            from eval.pg_quality import write_run
+
+            write_run(settings, kb.name, stamp, summary, run_rows(scratch))
+            return summary
     out_dir = out_dir or runs_dir(settings, kb.name) / stamp
     out_dir.mkdir(parents=True, exist_ok=True)
     questions = _questions(items)
@@ -186,15 +199,30 @@ def run_golden(
 
 
 def past_runs(settings: Settings, kb: str) -> list[dict[str, Any]]:
-    """Summaries of the KB's finished runs, oldest first (each with its folder as 'dir')."""
+    """Summaries of the KB's finished runs, oldest first, each with its 'id' (for past_run_rows)
+    and, when kept in files, its folder as 'dir'."""
+    if in_database(settings):
+        from eval.pg_quality import read_runs
+
+        return read_runs(settings, kb)
     root = runs_dir(settings, kb)
     out = []
     for path in sorted(root.glob(f"*/{SUMMARY}")) if root.is_dir() else []:
         try:
-            out.append({**json.loads(path.read_text(encoding="utf-8")), "dir": str(path.parent)})
+            summary = json.loads(path.read_text(encoding="utf-8"))
         except (OSError, ValueError):
             continue  # a run being written, or a damaged file: not part of the history
+        out.append({**summary, "id": path.parent.name, "dir": str(path.parent)})
     return out
+
+
+def past_run_rows(settings: Settings, kb: str, run: dict[str, Any]) -> list[dict[str, Any]]:
+    """The rows of one of past_runs' runs, wherever it is kept."""
+    if in_database(settings):
+        from eval.pg_quality import read_run_rows
+
+        return read_run_rows(settings, kb, str(run["id"]))
+    return run_rows(run["dir"])
 
 
 def run_rows(run_dir: str | Path) -> list[dict[str, Any]]:

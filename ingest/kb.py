@@ -379,8 +379,10 @@ def remove_kb(name: str, settings: Settings) -> bool:
     if in_database:  # the database's KB, whether or not this data dir has opened it
         from ingest.pg_db import database_url
         from ingest.pg_store import drop_kb
+        from ingest.pg_uploads import forget_kb_uploads
 
         dropped = drop_kb(database_url(settings), name)
+        forget_kb_uploads(settings, name)  # the bytes of its uploaded documents go with it
     if not kb_dir.exists():
         return dropped
     if manifest and manifest.store == "chroma" and settings.chroma_url:

@@ -38,6 +38,7 @@ CREATE TABLE IF NOT EXISTS rag.kbs(
 
 _POOLS: dict[str, ConnectionPool] = {}
 _LOCK = threading.Lock()
+_TABLES_MADE: set[tuple[str, str]] = set()  # (url, ddl) already run by this process
 
 
 def database_url(settings: Settings) -> str:
@@ -163,11 +164,32 @@ def pool(url: str) -> ConnectionPool:
         return made
 
 
+def in_database(settings: Settings) -> bool:
+    """Service state (keys, jobs, uploads, chats, golden sets, quality runs) lives in Postgres
+    exactly when the KBs do (store = postgres): every replica and host then shares it."""
+    return settings.store == "postgres"
+
+
+def pool_with_tables(settings: Settings, ddl: str) -> ConnectionPool:
+    """The process's pool for the configured database, with `ddl` (CREATE ... IF NOT EXISTS in
+    the schema `rag`) run once per process under the schema lock."""
+    url = database_url(settings)
+    made = pool(url)
+    with _LOCK:
+        if (url, ddl) not in _TABLES_MADE:
+            with made.connection() as conn, conn.transaction():
+                conn.execute("SELECT pg_advisory_xact_lock(%s)", (SCHEMA_LOCK,))
+                conn.execute(ddl)  # type: ignore[arg-type]
+            _TABLES_MADE.add((url, ddl))
+    return made
+
+
 def close_pools() -> None:
     with _LOCK:
         for made in _POOLS.values():
             made.close()
         _POOLS.clear()
+        _TABLES_MADE.clear()
 
 
 atexit.register(close_pools)

@@ -18,6 +18,7 @@ import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
+from ingest.pg_uploads import forget_upload, keep_upload, upload_bytes
 from ingest.pipeline import IngestSummary
 from ingest.uploads import UPLOAD_SCHEME, check_size, upload_source
 from rag_app.api.errors import ApiError
@@ -104,11 +105,7 @@ class PgJobQueue:
         from pathlib import Path, PurePosixPath
 
         if source.startswith(UPLOAD_SCHEME):
-            with self.pool.connection() as conn:
-                row = conn.execute(
-                    "SELECT data FROM rag.uploads WHERE kb = %s AND source = %s", (kb.name, source)
-                ).fetchone()
-            data = bytes(row[0]) if row else None
+            data = upload_bytes(self.settings, kb.name, source)
         else:
             data = Path(source).read_bytes() if Path(source).is_file() else None
         if data is None:
@@ -117,8 +114,7 @@ class PgJobQueue:
         return self._insert(new_job(kb.name, owner, [report]), [source], [data])
 
     def forget_upload(self, kb: KnowledgeBase, source: str) -> None:
-        with self.pool.connection() as conn:
-            conn.execute("DELETE FROM rag.uploads WHERE kb = %s AND source = %s", (kb.name, source))
+        forget_upload(self.settings, kb.name, source)
 
     def get(self, job_id: str) -> Job | None:
         with self.pool.connection() as conn:
@@ -255,11 +251,6 @@ class PgJobQueue:
         report.status, report.reason = file_status(summary)  # type: ignore[assignment]
         report.chunks = summary.chunks_written
         if report.status in KEPT and source.startswith(UPLOAD_SCHEME):
-            with self.pool.connection() as conn:  # kept for re-ingest through any replica
-                conn.execute(
-                    "INSERT INTO rag.uploads(kb, source, data) VALUES (%s, %s, %s) "
-                    "ON CONFLICT (kb, source) DO UPDATE SET data = excluded.data",
-                    (job.kb, source, data),
-                )
+            keep_upload(self.settings, job.kb, source, data)  # re-ingest through any replica
         merge(job.report, summary)
         job.files_done += 1

@@ -1,9 +1,9 @@
 """Service state in Postgres (store = postgres): the tables every `rag serve` replica shares.
 
-API keys (hashes only), ingest jobs with their uploaded bytes, and the bytes of documents
-uploaded into database KBs (so any replica can re-ingest them) live in the schema `rag` next to
-the KB registry of ingest/pg_db.py. The tables are created once per process, under the same
-advisory lock as the rest of the schema.
+API keys (hashes only) and ingest jobs with their uploaded bytes live in the schema `rag` next to
+the KB registry of ingest/pg_db.py; the bytes of documents uploaded into database KBs are kept by
+ingest/pg_uploads.py (the UI keeps its uploads there too). The tables are created once per
+process, under the same advisory lock as the rest of the schema.
 """
 
 from __future__ import annotations
@@ -11,10 +11,9 @@ from __future__ import annotations
 import os
 import secrets
 import socket
-import threading
 from typing import TYPE_CHECKING
 
-from ingest.pg_db import SCHEMA_LOCK, database_url, pool
+from ingest.pg_db import in_database, pool_with_tables
 from rag_app.settings import Settings
 
 if TYPE_CHECKING:
@@ -32,30 +31,14 @@ CREATE INDEX IF NOT EXISTS jobs_claim ON rag.jobs(status, created_at);
 CREATE TABLE IF NOT EXISTS rag.job_files(
   job_id text NOT NULL REFERENCES rag.jobs(id) ON DELETE CASCADE, position integer NOT NULL,
   source text NOT NULL, data bytea NOT NULL, PRIMARY KEY (job_id, position));
-CREATE TABLE IF NOT EXISTS rag.uploads(
-  kb text NOT NULL, source text NOT NULL, data bytea NOT NULL, PRIMARY KEY (kb, source));
 """
 
-_READY: set[str] = set()
-_LOCK = threading.Lock()
-
-
-def in_database(settings: Settings) -> bool:
-    """Service state lives in Postgres exactly when the KBs do (store = postgres)."""
-    return settings.store == "postgres"
+__all__ = ["in_database", "replica_id", "state_pool"]
 
 
 def state_pool(settings: Settings) -> ConnectionPool:
     """The process's pool for the configured database, with the state tables in place."""
-    url = database_url(settings)
-    made = pool(url)
-    with _LOCK:
-        if url not in _READY:
-            with made.connection() as conn, conn.transaction():
-                conn.execute("SELECT pg_advisory_xact_lock(%s)", (SCHEMA_LOCK,))
-                conn.execute(STATE_SCHEMA)  # type: ignore[arg-type]
-            _READY.add(url)
-    return made
+    return pool_with_tables(settings, STATE_SCHEMA)
 
 
 def replica_id() -> str:

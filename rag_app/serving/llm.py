@@ -84,7 +84,11 @@ def ensure_llm_endpoint(settings: Settings) -> str:
         probe_timeout = min(10.0, settings.llm_request_timeout)
         try:
             response = httpx.get(f"{url}/models", timeout=probe_timeout)
-            response.raise_for_status()
+            if response.status_code < 500:  # a 404 is a wrong URL (no /v1?), a 401 a missing key
+                response.raise_for_status()
+            # a 5xx came from a live endpoint: a router in front of a server that just died
+            # answers so until its health probe notices, while it re-routes real requests; the
+            # request itself reports any failure that lasts
         except httpx.HTTPError as exc:
             raise LLMError(
                 f"cannot reach RAG_LLM_BASE_URL={url} ({_reason(exc)}): start that server, "

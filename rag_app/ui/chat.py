@@ -17,7 +17,7 @@ from rag_app.settings import Settings
 from rag_app.ui import state
 from rag_app.ui.answer_view import MODE_LABELS, render_answer
 from rag_app.ui.chat_export import chat_markdown
-from rag_app.ui.chat_store import CHAT_ID, ChatStore, Turn, title_for
+from rag_app.ui.chat_store import CHAT_ID, Chats, Turn, open_chats, title_for
 from rag_app.ui.source_view import anchor_citations
 from rag_app.ui.text import as_text
 
@@ -36,7 +36,7 @@ MODE_HELP = (
 )
 
 
-def open_chat_id(store: ChatStore) -> str | None:
+def open_chat_id(store: Chats) -> str | None:
     """The chat this session shows: its own choice, else the one named in the URL."""
     chat_id = st.session_state.get(CHAT_KEY)
     if chat_id is None:
@@ -60,7 +60,7 @@ def _select(chat_id: str | None) -> None:
 def render_chat_page() -> None:
     """The chat page: chat list in the sidebar, mode switch, conversation, question box."""
     settings = state.current_settings()
-    store = ChatStore.for_kb(settings, settings.kb)
+    store = open_chats(settings, settings.kb)
     chat_id = open_chat_id(store)
     _select(chat_id)
     _chat_sidebar(store, chat_id, settings)
@@ -93,7 +93,7 @@ def render_chat_page() -> None:
         _answer_question(question.strip(), mode or "direct", settings, store, chat_id, turns)
 
 
-def _chat_sidebar(store: ChatStore, chat_id: str | None, settings: Settings) -> None:
+def _chat_sidebar(store: Chats, chat_id: str | None, settings: Settings) -> None:
     with st.sidebar:
         st.markdown("**Chats**")
         chats = store.chats()
@@ -134,7 +134,7 @@ def _chat_sidebar(store: ChatStore, chat_id: str | None, settings: Settings) -> 
             _delete_with_confirmation(store, info.id)
 
 
-def _delete_with_confirmation(store: ChatStore, chat_id: str) -> None:
+def _delete_with_confirmation(store: Chats, chat_id: str) -> None:
     if not st.session_state.get(CONFIRM_DELETE_KEY):
         if st.button("Delete chat", key="chat-delete", icon=":material/delete:"):
             st.session_state[CONFIRM_DELETE_KEY] = True
@@ -165,7 +165,7 @@ def _answer_question(
     question: str,
     mode: Mode,
     settings: Settings,
-    store: ChatStore,
+    store: Chats,
     chat_id: str | None,
     turns: list[Turn],
 ) -> None:
@@ -198,7 +198,7 @@ def _answer_question(
     st.rerun()  # the sidebar lists the new chat; the stored answer is drawn like any other
 
 
-def _fail(store: ChatStore, chat_id: str, message: str) -> None:
+def _fail(store: Chats, chat_id: str, message: str) -> None:
     store.append(chat_id, Turn("assistant", "", error=message))
     st.error(message)
 

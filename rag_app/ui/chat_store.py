@@ -1,4 +1,5 @@
-"""UI chat store: conversations kept per knowledge base in SQLite under the data dir.
+"""UI chat store: conversations kept per knowledge base, in SQLite under the data dir or, with
+store = postgres, in the shared database (ui/pg_chat_store.py), so a UI on any host sees them.
 
 One file per knowledge base (`<data_dir>/chats/<kb>.sqlite`), so deleting a KB's chats is one
 file and two KBs never mix. Answers are stored as the Answer record's JSON (no pickle), with the
@@ -15,9 +16,11 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Protocol
 
 from pydantic import ValidationError
 
+from ingest.pg_db import in_database
 from rag_app.records import Answer
 from rag_app.settings import Settings
 
@@ -52,7 +55,7 @@ class ChatInfo:
     updated_at: str
 
 
-def _now() -> str:
+def now_text() -> str:
     return datetime.now(UTC).isoformat(timespec="seconds")
 
 
@@ -60,6 +63,36 @@ def title_for(question: str) -> str:
     """A chat's first title: its first question, shortened."""
     line = " ".join(question.split())
     return line if len(line) <= TITLE_CHARS else line[: TITLE_CHARS - 1].rstrip() + "…"
+
+
+class Chats(Protocol):
+    """The chats of one knowledge base, wherever they are kept."""
+
+    def create(self, title: str) -> str: ...
+    def chats(self) -> list[ChatInfo]: ...
+    def get(self, chat_id: str) -> ChatInfo | None: ...
+    def rename(self, chat_id: str, title: str) -> None: ...
+    def delete(self, chat_id: str) -> None: ...
+    def append(self, chat_id: str, turn: Turn) -> None: ...
+    def turns(self, chat_id: str) -> list[Turn]: ...
+    def delete_all(self) -> None: ...
+
+
+def open_chats(settings: Settings, kb: str) -> Chats:
+    """The KB's chats: in the database when the KBs are (store = postgres), else a file."""
+    if in_database(settings):
+        from rag_app.ui.pg_chat_store import PgChatStore
+
+        return PgChatStore.for_kb(settings, kb)
+    return ChatStore.for_kb(settings, kb)
+
+
+def clean_title(title: str) -> str:
+    """A renamed chat's title on one line; ValueError when nothing is left."""
+    title = " ".join(title.split())
+    if not title:
+        raise ValueError("a chat needs a title: type at least one character")
+    return title[:200]
 
 
 class ChatStore:
@@ -87,7 +120,7 @@ class ChatStore:
 
     def create(self, title: str) -> str:
         chat_id = uuid.uuid4().hex
-        now = _now()
+        now = now_text()
         with self._conn() as conn:
             conn.execute("INSERT INTO chats VALUES (?,?,?,?)", (chat_id, title, now, now))
         return chat_id
@@ -104,11 +137,8 @@ class ChatStore:
         return ChatInfo(*row) if row else None
 
     def rename(self, chat_id: str, title: str) -> None:
-        title = " ".join(title.split())
-        if not title:
-            raise ValueError("a chat needs a title: type at least one character")
         with self._conn() as conn:
-            conn.execute("UPDATE chats SET title=? WHERE id=?", (title[:200], chat_id))
+            conn.execute("UPDATE chats SET title=? WHERE id=?", (clean_title(title), chat_id))
 
     def delete(self, chat_id: str) -> None:
         with self._conn() as conn:
@@ -116,7 +146,7 @@ class ChatStore:
 
     def append(self, chat_id: str, turn: Turn) -> None:
         answer = turn.answer.model_dump_json() if turn.answer is not None else None
-        now = _now()
+        now = now_text()
         with self._conn() as conn:
             conn.execute(
                 "INSERT INTO messages(chat_id, role, text, answer, error, created_at) "
@@ -131,10 +161,13 @@ class ChatStore:
                 "SELECT role, text, answer, error FROM messages WHERE chat_id=? ORDER BY id",
                 (chat_id,),
             ).fetchall()
-        return [Turn(role, text, _answer(raw), error) for role, text, raw, error in rows]
+        return [Turn(role, text, stored_answer(raw), error) for role, text, raw, error in rows]
+
+    def delete_all(self) -> None:
+        self.path.unlink(missing_ok=True)
 
 
-def _answer(raw: str | None) -> Answer | None:
+def stored_answer(raw: str | None) -> Answer | None:
     if raw is None:
         return None
     try:

@@ -1,5 +1,10 @@
 """UI documents page: manage KBs; upload and ingest files (per-file report); list, re-ingest and
-remove documents."""
+remove documents.
+
+Uploads into a file KB are saved in the KB's upload folder; into a database KB (store =
+postgres) their bytes go to the database (ingest/pg_uploads.py, source `upload://KB/NAME`), as
+the API's do, so a UI on another host and every API replica can list, re-ingest and remove them.
+"""
 
 from __future__ import annotations
 
@@ -9,7 +14,8 @@ from typing import TYPE_CHECKING, Any
 
 import streamlit as st
 
-from ingest.uploads import save_upload, upload_dir
+from ingest.pg_db import in_database
+from ingest.uploads import UPLOAD_SCHEME, check_size, save_upload, upload_dir, upload_source
 from rag_app.errors import RagError
 from rag_app.settings import Settings
 from rag_app.ui import state
@@ -82,6 +88,8 @@ def _ingest_one(
 ) -> FileResult:
     from ingest.pipeline import ingest_paths
 
+    if in_database(settings):
+        return _ingest_into_database(upload, kb, settings)
     try:
         path = save_upload(upload.name, upload.getvalue(), folder, settings.max_upload_mb)
         summary = ingest_paths([path], kb)
@@ -89,6 +97,23 @@ def _ingest_one(
         return FileResult(upload.name, False, str(exc))
     if summary.failed or summary.skipped or summary.duplicates:
         path.unlink(missing_ok=True)  # the upload folder holds only documents in the KB
+    return file_result(upload.name, summary)
+
+
+def _ingest_into_database(
+    upload: UploadedFile, kb: KnowledgeBase, settings: Settings
+) -> FileResult:
+    from ingest.pg_uploads import keep_upload
+    from ingest.pipeline import ingest_blob
+
+    try:
+        check_size(upload.name, upload.size, settings.max_upload_mb)
+        source, data = upload_source(kb.name, upload.name), upload.getvalue()
+        summary = ingest_blob(source, data, kb)
+        if summary.added or summary.changed or summary.unchanged:  # only documents in the KB
+            keep_upload(settings, kb.name, source, data)
+    except RagError as exc:
+        return FileResult(upload.name, False, str(exc))
     return file_result(upload.name, summary)
 
 
@@ -125,10 +150,11 @@ def _show_results(results: list[FileResult]) -> None:
             st.json(reports, expanded=2)
 
 
-def size_label(source: str) -> str:
-    """The source file's size now ('file gone' when it was moved or deleted since ingest)."""
+def size_label(source: str, kept: dict[str, int]) -> str:
+    """The source's size now: its kept upload's, else its file's ('file gone' when it was moved
+    or deleted since ingest)."""
     try:
-        size = float(Path(source).stat().st_size)
+        size = float(kept[source] if source in kept else Path(source).stat().st_size)
     except OSError:
         return "file gone"
     for unit in ("B", "KB", "MB"):
@@ -147,11 +173,17 @@ def _document_list(settings: Settings) -> None:
     if not sources:
         st.caption("No documents yet: drop files above to add them.")
         return
+    if in_database(settings):
+        from ingest.pg_uploads import upload_sizes
+
+        kept = upload_sizes(settings, kb.name)
+    else:
+        kept = {}
     rows = [
         {
             "Document": short_source(s.source),
             "Chunks": s.chunks,
-            "Size": size_label(s.source),
+            "Size": size_label(s.source, kept),
             "Last ingest": s.ingested_at[:16].replace("T", " "),
         }
         for s in sources
@@ -174,7 +206,7 @@ def _document_actions(kb: KnowledgeBase, sources: list[str], settings: Settings)
         st.rerun()
     if target and remove:
         removed = kb.remove_source(target)
-        _delete_uploaded_copy(Path(target), upload_dir(settings, settings.kb))
+        _delete_uploaded_copy(target, settings)
         notice = FileResult(short_source(target), True, f"removed ({removed} chunks)")
         st.session_state[RESULTS_KEY] = (settings.kb, [notice])
         st.rerun()
@@ -182,14 +214,19 @@ def _document_actions(kb: KnowledgeBase, sources: list[str], settings: Settings)
 
 def reingest(kb: KnowledgeBase, source: str) -> FileResult:
     """Read, chunk and embed one document again from its file, even if it did not change."""
-    from ingest.pipeline import ingest_paths
+    from ingest.pipeline import ingest_blob, ingest_paths
 
     name = short_source(source)
-    if not Path(source).is_file():
+    data = None
+    if source.startswith(UPLOAD_SCHEME):
+        from ingest.pg_uploads import upload_bytes
+
+        data = upload_bytes(kb.settings, kb.name, source)
+    if data is None and not Path(source).is_file():
         return FileResult(name, False, f"{source} is gone: remove the document, or upload it again")
     kb.remove_source(source)  # else an unchanged file is skipped as "already up to date"
     try:
-        summary = ingest_paths([Path(source)], kb)
+        summary = ingest_blob(source, data, kb) if data else ingest_paths([Path(source)], kb)
     except RagError as exc:
         return FileResult(name, False, str(exc))
     result = file_result(name, summary)
@@ -197,7 +234,13 @@ def reingest(kb: KnowledgeBase, source: str) -> FileResult:
     return FileResult(name, result.ok, status, result.chunks, result.report)
 
 
-def _delete_uploaded_copy(source: Path, folder: Path) -> None:
-    """Delete the file too when it is our own uploaded copy (never a user's original)."""
-    if source.resolve().parent == folder.resolve():
-        source.unlink(missing_ok=True)
+def _delete_uploaded_copy(source: str, settings: Settings) -> None:
+    """Delete our own copy of an upload too (never a user's original)."""
+    if source.startswith(UPLOAD_SCHEME):
+        from ingest.pg_uploads import forget_upload
+
+        forget_upload(settings, settings.kb, source)
+        return
+    path, folder = Path(source), upload_dir(settings, settings.kb)
+    if path.resolve().parent == folder.resolve():
+        path.unlink(missing_ok=True)

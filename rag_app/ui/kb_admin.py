@@ -18,7 +18,7 @@ from rag_app.errors import RagError
 from rag_app.settings import Settings
 from rag_app.ui import state
 from rag_app.ui.chat import CHAT_KEY
-from rag_app.ui.chat_store import ChatStore
+from rag_app.ui.chat_store import open_chats
 from rag_app.ui.text import as_text
 
 NOTICE_KEY = "kb_notice"  # (ok, message) shown once after a create/delete
@@ -96,7 +96,7 @@ def delete_kb(settings: Settings, name: str) -> bool:
     state.forget_knowledge_bases()  # close open stores before their files go
     removed = remove_kb(name, settings)
     shutil.rmtree(upload_dir(settings, name), ignore_errors=True)
-    ChatStore.for_kb(settings, name).path.unlink(missing_ok=True)
+    open_chats(settings, name).delete_all()
     return removed
 
 

@@ -12,7 +12,7 @@ import altair as alt
 import pandas as pd
 import streamlit as st
 
-from eval.golden_run import past_runs, run_rows
+from eval.golden_run import past_run_rows, past_runs
 from rag_app.settings import Settings
 
 # key -> (short label, what it means); the page's figures in this order, all percentages
@@ -65,7 +65,7 @@ def render_results(settings: Settings) -> None:
     before = runs[chosen - 1]["headline"] if chosen else None
     _headline(run["headline"], before)
     st.dataframe(
-        results_table(run_rows(run["dir"])),
+        results_table(past_run_rows(settings, settings.kb, run)),
         hide_index=True,
         width="stretch",
         column_config=results_columns(),

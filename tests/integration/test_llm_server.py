@@ -221,6 +221,29 @@ def test_unreachable_base_url_is_a_clear_error(tmp_path: Path) -> None:
     assert not settings.run_dir.exists()  # nothing was started instead
 
 
+def status_reply(code: int, reason: str) -> bytes:
+    body = b'{"error": "x"}'
+    return (f"HTTP/1.1 {code} {reason}\r\ncontent-type: application/json\r\n"
+            f"content-length: {len(body)}\r\n\r\n").encode() + body  # fmt: skip
+
+
+def test_base_url_probe_tells_a_wrong_url_from_a_failing_backend(
+    tmp_path: Path, misbehaving_server: Callable[[bytes | None], str]
+) -> None:
+    # 404: nothing OpenAI-like lives there (a URL without /v1, say): refused before any request
+    wrong = misbehaving_server(status_reply(404, "Not Found"))
+    with pytest.raises(LLMError, match=f"cannot reach RAG_LLM_BASE_URL={wrong}.*404"):
+        chat_model(Settings(data_dir=tmp_path, llm_base_url=wrong))
+    # 500: a live endpoint whose backend failed, as a router answers while one of its servers has
+    # just died; the client is made, and a request that still fails says so itself
+    failing = misbehaving_server(status_reply(500, "Internal Server Error"))
+    settings = quick_settings(tmp_path, timeout=5.0).model_copy(update={"llm_base_url": failing})
+    assert ensure_llm_endpoint(settings) == failing
+    with pytest.raises(LLMError, match="refused the request with HTTP 500"):
+        chat_model(settings, model="m").invoke("hello")
+    assert not settings.run_dir.exists()
+
+
 def run_rag(data_dir: Path, port: int, *args: str) -> subprocess.CompletedProcess[str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("RAG_")}
     env.update({"RAG_DATA_DIR": str(data_dir), "RAG_LLM_PORT": str(port)})

@@ -123,8 +123,9 @@ def test_reingest_of_a_vanished_file_is_refused_with_advice(settings: Settings) 
 def test_size_labels(tmp_path: Path) -> None:
     big = tmp_path / "big.bin"
     big.write_bytes(b"x" * 3 * 1024 * 1024)
-    assert size_label(str(big)) == "3.0 MB"
-    assert size_label(str(tmp_path / "none")) == "file gone"
+    assert size_label(str(big), {}) == "3.0 MB"
+    assert size_label(str(tmp_path / "none"), {}) == "file gone"
+    assert size_label("upload://kb/a.txt", {"upload://kb/a.txt": 2048}) == "2.0 KB"
     store = ChatStore(tmp_path / "c.sqlite")
     store.append(store.create("t"), Turn("user", "q"))  # a store file exists once used
     assert (tmp_path / "c.sqlite").is_file()
