@@ -1,7 +1,9 @@
 """The one entry point of the online half: a question and a knowledge base in, an Answer out.
 
 CLI, Python API, HTTP API, UI and eval all call `ask`/`ask_stream`; they dispatch to the
-answering pipeline (direct, cot, cited) or the agent loop.
+answering pipeline (direct, cot, cited) or the agent loop. A direct-mode question that compares
+two things or asks for a difference goes to the agent (route_to_agent): one passage span cannot
+answer it, and the agent looks up both facts and calculates.
 """
 
 from __future__ import annotations
@@ -9,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
+from rag_app.answering.form import needs_reasoning
 from rag_app.errors import ConfigError
 from rag_app.records import Answer, Mode
 from rag_app.settings import Settings, get_settings
@@ -22,6 +25,10 @@ __all__ = ["History", "ask", "ask_stream", "check_question"]
 History = list[tuple[str, str]]
 MODES: tuple[Mode, ...] = ("direct", "cot", "cited", "agent")
 MAX_QUESTION_CHARS = 4000
+ROUTED_NOTE = (
+    "Answered by the agent: the question compares two things or asks for a difference "
+    "(setting route_to_agent)."
+)
 
 
 def check_question(question: str) -> str:
@@ -72,10 +79,14 @@ def ask_stream(
         from rag_app.serving.llm import chat_model
 
         llm = chat_model(settings)
-    if mode == "agent":
+    routed = mode == "direct" and settings.route_to_agent and needs_reasoning(question)
+    if mode == "agent" or routed:
         from rag_app.agent.loop import run_agent
 
         answer = run_agent(question, base, settings, llm, history)
+        if routed:
+            note = f"{ROUTED_NOTE} {answer.message}".strip()
+            answer = answer.model_copy(update={"message": note})
         yield answer.text
         yield answer
         return

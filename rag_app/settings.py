@@ -178,6 +178,13 @@ class Settings(BaseSettings):
         description="Ask the model one short yes/no question per grounded answer (does the quoted "
         "sentence answer the question with it?); its log-odds is an answer-gate signal.",
     )
+    route_to_agent: bool = Field(
+        default=True,
+        description="Direct-mode questions that compare two named things ('which is older, A or "
+        "B?') or ask for a difference ('how many metres longer is A than B?') go to the agent, "
+        "which looks up both and calculates; a passage span alone cannot answer them. The "
+        "question patterns are English.",
+    )
     answer_gate: str = Field(
         default="auto",
         description="Answer gate: auto = the one fitted for llm_preset (rag_app/answering/gates/), "

@@ -10,8 +10,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from rag_app.agent.form import COMPARATIVES, numbers_in, options_in
-from rag_app.agent.tools import THOUSANDS, evaluate_arithmetic, format_number
+from rag_app.agent.tools import evaluate_arithmetic, format_number
+from rag_app.answering.form import COMPARATIVES, THOUSANDS, numbers_in, options_in
 from rag_app.answering.verify import split_sentences
 from rag_app.records import Hit
 from rag_app.words import STOPWORDS, content_words

@@ -15,7 +15,10 @@ from typing import TYPE_CHECKING
 
 from rag_app.agent.calls import parse_answer
 from rag_app.agent.derive import Derived, derive_choice, derive_difference
-from rag_app.agent.form import (
+from rag_app.agent.steer import is_placeholder
+from rag_app.agent.verdict import Verdict, span_verdict, unmeasured
+from rag_app.answering.form import (
+    THOUSANDS,
     answer_form,
     asks_difference,
     is_yes_no,
@@ -24,9 +27,6 @@ from rag_app.agent.form import (
     options_in,
     quoted_difference,
 )
-from rag_app.agent.steer import is_placeholder
-from rag_app.agent.tools import THOUSANDS
-from rag_app.agent.verdict import Verdict, span_verdict, unmeasured
 from rag_app.answering.verify import content_words, lexical_support, split_sentences, verify
 from rag_app.records import ABSTAIN_PHRASE, Answer, Citation, Hit, Timings
 from rag_app.serving.presets import context_sentences

@@ -14,6 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from rag_app.answering.form import THOUSANDS
 from rag_app.records import Chunk
 
 if TYPE_CHECKING:
@@ -172,7 +173,6 @@ _FUNCTIONS: dict[str, Callable[..., Any]] = {"round": round, "min": min, "max": 
 MAX_EXPONENT = 100
 MAX_MAGNITUDE = 1e100
 MAX_EXPRESSION_CHARS = 200
-THOUSANDS = re.compile(r"(?<=\d),(?=\d{3}(?!\d))")
 
 
 def evaluate_arithmetic(expression: str) -> float | int:

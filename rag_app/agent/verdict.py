@@ -3,7 +3,7 @@
 A span of an observed passage is judged by the answer gate, as in direct mode
 (rag_app/answering/gate.py). Anything else (a calculator result, yes/no, an option of the
 question, a derived value) is outside what the gate was fitted on and gets the conservative
-rule of `unmeasured_p`: never confident. An answer of the wrong form (rag_app/agent/form.py) is
+rule of `unmeasured_p`: never confident. An answer of the wrong form (rag_app/answering/form.py) is
 never confident either.
 """
 

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from rag_app.answering.check import check_answer
+from rag_app.answering.form import span_form
 from rag_app.answering.gate import (
     Evidence,
     decide_kind,
@@ -113,7 +114,8 @@ def decide(
     span = ground(strip_markers(gen.answer), run.hits)
     if span is None:
         return _abstain(run, "The model's answer is not in the retrieved passages.", gen)
-    why = rejection(span, run.standalone)
+    form, form_why = span_form(run.standalone, span.text)
+    why = rejection(span, run.standalone) or (form_why if form == "wrong" else "")
     if why:
         return _abstain(run, why, gen)
     checks, citations, support = verify(
@@ -128,6 +130,8 @@ def decide(
         if odds is not None:
             seen["check_yes"] = odds
     kind, p = judge(seen, gen, settings, model)
+    if form == "unsure" and kind == "confident":
+        kind = "tentative"  # the gate scores the span, not whether a span can answer this
     if kind == "abstained":
         return _abstain(
             run,
@@ -156,13 +160,18 @@ def decide(
         confidence=gen.confidence,
         reasoning=gen.reasoning,
         hits=run.hits,
-        message="Not verified: the passage below supports this answer, but the model may be "
-        "wrong; check the quote."
+        message=" ".join(filter(None, [TENTATIVE_NOTE, form_why if form == "unsure" else ""]))
         if kind == "tentative"
         else "",
         usage=run.usage + gen.usage,
         timings=_timings(run, gen),
     )
+
+
+TENTATIVE_NOTE = (
+    "Not verified: the passage below supports this answer, but the model may be wrong; check "
+    "the quote."
+)
 
 
 def checked(llm: BaseChatModel, question: str, span: Span, hits: list[Hit]) -> float | None:

@@ -14,8 +14,15 @@ import pytest
 
 from ingest.kb import KnowledgeBase, open_kb
 from ingest.pipeline import ingest_paths, ingest_texts
-from rag_app.agent.form import answer_form, asks_difference, options_in
 from rag_app.agent.loop import run_agent
+from rag_app.answering.form import (
+    answer_form,
+    asks_difference,
+    needs_reasoning,
+    options_in,
+    span_form,
+)
+from rag_app.pipeline import ROUTED_NOTE, ask
 from rag_app.records import ABSTAIN_PHRASE, Answer, Citation
 from rag_app.settings import Settings
 from tests.conftest import SAMPLES_DIR
@@ -102,6 +109,46 @@ def test_a_yes_no_question_gets_yes_or_no() -> None:
     assert answer_form("Is the bridge green?", "Yes", [], []) == (True, "")
     ok, why = answer_form("Is the capital of France on the Seine?", "Paris", [], [])
     assert not ok and "yes or no" in why
+
+
+def test_a_passage_span_is_held_to_the_form_of_its_question() -> None:
+    """Direct mode has no calculation: a span of the wrong form abstains, one whose form only a
+    calculation or a yes/no could show is at most tentative."""
+    took = "How many years did it take to build the Alder Viaduct?"
+    assert span_form(took, "1889")[0] == "wrong"  # a calendar year is no duration
+    assert span_form(took, "three years") == ("ok", "")
+    verdict, why = span_form(FIRST, "1889")
+    assert verdict == "wrong" and "names neither option" in why
+    assert span_form(FIRST, "the Harrow Point Lighthouse") == ("ok", "")
+    assert span_form(LONGER, "412")[0] == "unsure"
+    assert span_form("How long is the Alder Viaduct?", "1889")[0] == "unsure"
+    assert span_form("How long is the Alder Viaduct?", "275 metres") == ("ok", "")
+    assert span_form("Is the capital of France on the Seine?", "Paris")[0] == "unsure"
+    assert span_form("Who built the lighthouse?", "1889") == ("ok", "")  # the gate's call
+
+
+def test_only_comparisons_and_differences_need_reasoning() -> None:
+    assert needs_reasoning(FIRST) and needs_reasoning(LONGER)
+    assert needs_reasoning("Was the Kestrel Bridge or the Alder Viaduct built first?")
+    # "A or B" without a comparison cue is one thing named two ways, not a choice
+    assert not needs_reasoning("What do Muslims call the Torah or the Law?")
+    assert not needs_reasoning("How many steps lead to the top of the Harrow Point Lighthouse?")
+
+
+def test_a_direct_question_that_compares_goes_to_the_agent(
+    samples: KnowledgeBase, settings: Settings
+) -> None:
+    llm = script(LENGTHS, ("calculator", "412 - 275"), ("finish", "137"))
+    answer = ask(LONGER, samples, mode="direct", settings=settings, llm=llm)
+    assert answer.mode == "agent" and answer.text == "137" and answer.plan == list(LENGTHS)
+    assert answer.message.startswith(ROUTED_NOTE)
+    assert sorted(sources(answer)) == ["alder_viaduct.html", "kestrel_bridge.txt"]
+    # route_to_agent off: direct mode reads one span, which cannot be a confident difference
+    direct = settings.model_copy(update={"route_to_agent": False, "answer_gate": "off"})
+    span = ask(LONGER, samples, mode="direct", settings=direct, llm=ScriptedChat(
+        replies=['{"answer": "412 metres"}'] * 2))  # fmt: skip
+    assert span.mode == "direct" and span.kind == "tentative" and span.text == "412 metres"
+    assert "asks for a difference" in span.message
 
 
 def script(parts: tuple[str, ...], *tail: tuple[str, str]) -> ScriptedChat:

@@ -101,7 +101,7 @@ def test_run_scores_each_question_and_keeps_history(kb: KnowledgeBase) -> None:
     llm = KeyedChat(
         replies={
             "Who built the lighthouse?": json.dumps({"answer": "Ada Marsh"}),
-            "How far is the lamp visible?": json.dumps({"answer": "1887"}),
+            "How far is the lamp visible?": json.dumps({"answer": "Ada Marsh"}),
             "Who is the mayor?": json.dumps(
                 {"answer": "I don't know based on the provided documents."}
             ),

@@ -1,9 +1,11 @@
-"""Answer form: does the agent's final answer have the shape its question asks for?
+"""Answer form: does an answer have the shape its question asks for?
 
 A grounded span can still answer another question ("How many metres longer is A than B?" ->
-"412", A's own length; "Which was completed first, A or B?" -> "1889"). These checks are pure
-and general (options come from the question's "A or B", the arithmetic from the recorded
-calculator steps); an answer that fails one is never confident (rag_app/agent/verdict.py).
+"412", A's own length; "Which was completed first, A or B?" -> "1889"; "How many years did it
+take to build A?" -> "1889"). These checks are pure (options come from the question's "A or B",
+the arithmetic from the agent's recorded calculator steps). An agent answer that fails one is
+never confident (rag_app/agent/verdict.py); a direct answer (a passage span, no calculation) is
+checked by `span_form` (rag_app/answering/answer.py). The question patterns are English.
 """
 
 from __future__ import annotations
@@ -11,13 +13,14 @@ from __future__ import annotations
 import ast
 import re
 from collections.abc import Sequence
+from typing import Literal
 
-from rag_app.agent.tools import THOUSANDS
 from rag_app.answering.ground import normalize
 from rag_app.records import Citation
 from rag_app.words import STOPWORDS
 
 Calculation = tuple[str, str]  # (expression, result) as the calculator tool recorded it
+THOUSANDS = re.compile(r"(?<=\d),(?=\d{3}(?!\d))")  # "1,200"; "max(3, 9)" keeps its comma
 YES_NO_QUESTION = re.compile(r"(is|are|was|were|do|does|did|has|have|had|can|could|will)\b", re.I)
 NUMBER = re.compile(r"-?\d+(?:\.\d+)?")
 # Comparatives that make "how many/much ..." ask for a difference ("how many metres longer",
@@ -32,6 +35,24 @@ DIFFERENCE = re.compile(
     r"|\bdifference (?:between|in)\b",
     re.I,
 )
+# A choice between two named things asks which is more/first/...: without such a cue "A or B"
+# is often one thing named two ways ("What do Muslims call the Torah or the Law?").
+CHOICE_CUES = re.compile(
+    rf"\b(?:{COMPARATIVES}|first|last|most|least|best|worst|biggest|largest|longest|tallest|"
+    r"highest|smallest|shortest|widest|deepest|heaviest|earliest|oldest|newest|latest|"
+    r"closest|nearest|farthest|furthest|fastest|slowest|greatest)\b",
+    re.I,
+)
+# "how many years did it take", "how long did the work last": a duration, never a calendar year.
+DURATION = re.compile(
+    r"\bhow (?:many|much) (?:years?|months?|weeks?|days?|decades?|centuries|hours?|minutes?|"
+    r"time)\b(?!\s+ago)|\bhow long (?:did|does|do|will|would|has|have|had)\b",
+    re.I,
+)
+# "how long/tall/far is ...": a measure; a bare year ("1889") as its answer is a misread.
+MEASURE = re.compile(r"\bhow (?:long|tall|far|high|wide|deep|big|large|heavy)\b", re.I)
+CALENDAR_YEAR = re.compile(r"^\s*(?:1\d{3}|20\d{2})\s*$")
+FormVerdict = Literal["ok", "unsure", "wrong"]
 # "..., A or B?" / "... A or B first?": the clause that offers the choice.
 _OR = re.compile(r"\s+or\s+", re.I)
 _CLAUSE_BREAK = re.compile(r"[,:;]")
@@ -167,3 +188,37 @@ def answer_form(
     if is_yes_no(question) and normalize(answer) not in {"yes", "no"}:
         return False, "The question asks yes or no, but the answer is neither."
     return True, ""
+
+
+def is_comparison(question: str) -> bool:
+    """'Which is older, A or B?', 'Was A or B built first?': a choice between two named things."""
+    return bool(options_in(question)) and bool(CHOICE_CUES.search(question))
+
+
+def needs_reasoning(question: str) -> bool:
+    """A comparison or a difference: answered from two facts, never by one passage span alone."""
+    return is_comparison(question) or asks_difference(question)
+
+
+def span_form(question: str, answer: str) -> tuple[FormVerdict, str]:
+    """A passage span (no calculation behind it) against the form its question asks for:
+    'wrong' when it cannot be the answer, 'unsure' when only a calculation or a yes/no could
+    show that it is (never confident), else 'ok'; with the reason in words."""
+    if is_comparison(question):
+        options = options_in(question)
+        if len(named_options(answer, options)) != 1:
+            return "wrong", f"The answer {answer!r} names neither option ({' or '.join(options)})."
+        return "ok", ""
+    bare_year = bool(CALENDAR_YEAR.match(THOUSANDS.sub("", answer)))
+    if DURATION.search(question) and bare_year:
+        return "wrong", f"The question asks how long something took, but {answer!r} is a year."
+    if asks_difference(question):
+        return "unsure", (
+            "The question asks for a difference, which one quoted passage does not show; agent "
+            "mode (--mode agent) calculates it from the quoted numbers."
+        )
+    if MEASURE.search(question) and bare_year:
+        return "unsure", f"{answer!r} looks like a year, but the question asks for a measure."
+    if is_yes_no(question) and normalize(answer) not in {"yes", "no"}:
+        return "unsure", "The question asks yes or no, but the answer is a passage span."
+    return "ok", ""
