@@ -5,7 +5,6 @@ it is written to either data dir."""
 from __future__ import annotations
 
 import json
-import re
 from pathlib import Path
 
 import psycopg
@@ -22,10 +21,10 @@ from rag_app.ui.chat_store import Turn, open_chats
 from rag_app.ui.kb_admin import delete_kb
 from rag_app.ui.pg_chat_store import PgChatStore
 from tests.fakes import HashingEmbeddings, KeyedChat
+from tests.ui_pages import documents_page, unescape
 
 pytestmark = pytest.mark.integration
 
-APP = Path(__file__).resolve().parents[2] / "rag_app" / "ui" / "app.py"
 NOTE = b"# Tide tables\n\nHigh tide at Blue Harbor is at 06:40 on Mondays.\n"
 SOURCE = "upload://docs/tides.md"
 
@@ -42,17 +41,9 @@ def host(tmp_path: Path, url: str, name: str) -> Settings:
     )
 
 
-def documents_page(settings: Settings) -> AppTest:
-    at = AppTest.from_file(str(APP), default_timeout=60)
-    at.session_state["settings"] = settings
-    at.session_state["embeddings"] = HashingEmbeddings()
-    at.run()
-    return at.switch_page("views/documents.py").run()
-
-
 def said(at: AppTest) -> list[str]:
-    """The page's success lines as a reader sees them (the app escapes markup characters)."""
-    return [re.sub(r"\\(.)", r"\1", s.value) for s in at.main.success]
+    """The page's success lines as a reader sees them."""
+    return [unescape(s.value) for s in at.main.success]
 
 
 def kept_uploads(url: str) -> list[tuple[str, str, int]]:

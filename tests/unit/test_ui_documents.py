@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 
 from streamlit.testing.v1 import AppTest
@@ -10,22 +9,9 @@ from streamlit.testing.v1 import AppTest
 from ingest.kb import open_kb
 from rag_app.settings import Settings
 from tests.fakes import HashingEmbeddings
+from tests.ui_pages import documents_page, unescape
 
-APP = Path(__file__).resolve().parents[2] / "rag_app" / "ui" / "app.py"
 NOTE = b"# Tide tables\n\nHigh tide at Blue Harbor is at 06:40 on Mondays.\n"
-
-
-def documents_page(settings: Settings) -> AppTest:
-    at = AppTest.from_file(str(APP), default_timeout=60)
-    at.session_state["settings"] = settings
-    at.session_state["embeddings"] = HashingEmbeddings()
-    at.run()
-    return at.switch_page("views/documents.py").run()
-
-
-def unescape(markdown: str) -> str:
-    """The text a reader sees: the app escapes every markup character with a backslash."""
-    return re.sub(r"\\(.)", r"\1", markdown)
 
 
 def messages(at: AppTest) -> tuple[list[str], list[str]]:

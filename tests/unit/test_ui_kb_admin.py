@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 
 import pytest
@@ -12,27 +11,14 @@ from ingest.kb import list_kbs
 from rag_app.settings import Settings
 from rag_app.ui.chat_store import ChatStore, Turn
 from rag_app.ui.documents import size_label
-from tests.fakes import HashingEmbeddings
+from tests.ui_pages import documents_page, unescape
 
-APP = Path(__file__).resolve().parents[2] / "rag_app" / "ui" / "app.py"
 NOTE = b"# Tide tables\n\nHigh tide at Blue Harbor is at 06:40 on Mondays.\n"
 
 
 @pytest.fixture
 def settings(tmp_path: Path) -> Settings:
     return Settings(data_dir=tmp_path / "data")
-
-
-def documents_page(settings: Settings) -> AppTest:
-    at = AppTest.from_file(str(APP), default_timeout=60)
-    at.session_state["settings"] = settings
-    at.session_state["embeddings"] = HashingEmbeddings()
-    at.run()
-    return at.switch_page("views/documents.py").run()
-
-
-def unescape(markdown: str) -> str:
-    return re.sub(r"\\(.)", r"\1", markdown)
 
 
 def notices(at: AppTest) -> tuple[list[str], list[str]]:
