@@ -13,7 +13,7 @@ import threading
 from collections.abc import Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
-from typing import Any, NamedTuple, Protocol
+from typing import Any, NamedTuple, Protocol, runtime_checkable
 
 import numpy as np
 
@@ -107,6 +107,16 @@ class KbCatalog(Protocol):
     def keyword_search(
         self, query: str, k: int, source: str | None = None
     ) -> list[tuple[int, float]]: ...
+
+
+@runtime_checkable
+class HybridCatalog(Protocol):
+    """A catalog that answers both candidate lists of hybrid retrieval in one round trip
+    (Postgres's PgCatalog): (dense, keyword), each (row, score) best first."""
+
+    def hybrid_search(
+        self, vector: Any, query: str, k: int, source: str | None = None
+    ) -> tuple[list[tuple[StoredChunk, float]], list[tuple[StoredChunk, float]]]: ...
 
 
 class Catalog:

@@ -15,7 +15,14 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 
-from ingest.catalog import Catalog, DocumentRow, KbCatalog, NewChunk, StoredChunk
+from ingest.catalog import (
+    Catalog,
+    DocumentRow,
+    HybridCatalog,
+    KbCatalog,
+    NewChunk,
+    StoredChunk,
+)
 from ingest.manifest import Manifest, check_compatible, now_iso, read_manifest, write_manifest
 from rag_app.errors import KnowledgeBaseError
 from rag_app.records import Chunk
@@ -151,12 +158,11 @@ class KnowledgeBase:
     ) -> tuple[list[tuple[Chunk, float]], list[tuple[Chunk, float]]]:
         """(dense, keyword) candidates for one question; the caller fuses them. A Postgres KB
         answers both in one statement (its catalog's hybrid_search), not four round trips."""
-        one_statement = getattr(self.catalog, "hybrid_search", None)
-        if callable(one_statement):
+        if isinstance(self.catalog, HybridCatalog):
             from ingest.embed import embed_texts
 
             vector = embed_texts(self.embeddings, [query])[0]
-            dense, keyword = one_statement(vector, query, k, source)
+            dense, keyword = self.catalog.hybrid_search(vector, query, k, source)
             return [(to_chunk(r), s) for r, s in dense], [(to_chunk(r), s) for r, s in keyword]
         if self.count() == 0:
             return [], []
