@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import os
+import socket
+import subprocess
+import sys
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -32,6 +35,31 @@ from tests.fakes import HashingEmbeddings  # noqa: E402
 REPO_ROOT = Path(__file__).resolve().parent.parent
 SHARED_DATA = REPO_ROOT.parent / "shared" / "data"
 SAMPLES_DIR = REPO_ROOT / "samples" / "docs"
+
+
+def free_port() -> int:
+    """A TCP port free on loopback now (the OS picks it)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def rag_cli(
+    data_dir: Path, *args: str, cwd: Path | None = None, timeout: float = 300, **env: str
+) -> subprocess.CompletedProcess[str]:
+    """The real console entry point, offline, with its own data dir and no RAG_* setting from
+    outside but `env`'s; cwd matters because ./rag.toml is read from there."""
+    clean = {k: v for k, v in os.environ.items() if not k.startswith("RAG_")}
+    clean.update({"RAG_DATA_DIR": str(data_dir), "HF_HUB_OFFLINE": "1", **env})
+    return subprocess.run(
+        [sys.executable, "-m", "rag_app.cli", *args],
+        capture_output=True,
+        text=True,
+        env=clean,
+        cwd=cwd,
+        timeout=timeout,
+        check=False,
+    )
 
 
 @pytest.fixture

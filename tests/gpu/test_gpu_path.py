@@ -11,7 +11,6 @@ import csv
 import json
 import os
 import subprocess
-import sys
 from importlib import metadata
 from pathlib import Path
 
@@ -20,7 +19,7 @@ import pytest
 
 from rag_app.serving.gpu import detect_gpus
 from rag_app.settings import Settings
-from tests.conftest import REPO_ROOT
+from tests.conftest import REPO_ROOT, rag_cli
 
 pytestmark = [pytest.mark.gpu, pytest.mark.integration]
 
@@ -74,18 +73,9 @@ def test_faiss_gpu_index_agrees_with_the_cpu_index() -> None:
 
 
 def _rag(data_dir: Path, *args: str, timeout: float = 1800) -> subprocess.CompletedProcess[str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("RAG_")}
-    env.update(RAG_DATA_DIR=str(data_dir), HF_HUB_OFFLINE="1", TRANSFORMERS_OFFLINE="1")
-    env.update(RAG_LLM_PORT=os.environ.get("RAG_TEST_GPU_LLM_PORT", "8766"))
-    return subprocess.run(
-        [sys.executable, "-m", "rag_app.cli", *args],
-        capture_output=True,
-        text=True,
-        env=env,
-        cwd=REPO_ROOT,
-        timeout=timeout,
-        check=False,
-    )
+    port = os.environ.get("RAG_TEST_GPU_LLM_PORT", "8766")
+    return rag_cli(data_dir, *args, cwd=REPO_ROOT, timeout=timeout, TRANSFORMERS_OFFLINE="1",
+                   RAG_LLM_PORT=port)  # fmt: skip
 
 
 @needs_gpu

@@ -8,7 +8,6 @@ from __future__ import annotations
 import os
 import re
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -24,18 +23,12 @@ from ingest.kb import open_kb
 from ingest.pipeline import ingest_paths
 from rag_app.api.keys import KeyStore
 from rag_app.settings import Settings
-from tests.conftest import REPO_ROOT, SAMPLES_DIR
+from tests.conftest import REPO_ROOT, SAMPLES_DIR, free_port
 
 pytestmark = pytest.mark.integration
 QUESTION = "How many steps lead up to the lantern room of the Harrow Point Lighthouse?"
 EXPECTED = "214"
 READY_TIMEOUT_S = 300.0  # loading torch and MiniLM on a busy 2-core machine
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 @dataclass

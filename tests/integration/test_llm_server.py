@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 import socket
 import subprocess
-import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -19,7 +18,7 @@ from rag_app.errors import LLMError
 from rag_app.serving import server
 from rag_app.serving.llm import chat_model, ensure_llm_endpoint, served_model_name
 from rag_app.settings import Settings
-from tests.conftest import TEST_PRESET, server_settings, session_data_dir
+from tests.conftest import TEST_PRESET, free_port, rag_cli, server_settings, session_data_dir
 
 pytestmark = pytest.mark.integration
 
@@ -34,12 +33,6 @@ GROUNDED_PROMPT = (
 class City(BaseModel):
     name: str
     population: int
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 @pytest.fixture(scope="module")
@@ -245,17 +238,8 @@ def test_base_url_probe_tells_a_wrong_url_from_a_failing_backend(
 
 
 def run_rag(data_dir: Path, port: int, *args: str) -> subprocess.CompletedProcess[str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("RAG_")}
-    env.update({"RAG_DATA_DIR": str(data_dir), "RAG_LLM_PORT": str(port)})
-    env["RAG_LLM_PRESET"] = TEST_PRESET
-    env["RAG_LLM_STARTUP_TIMEOUT"] = "900"
-    return subprocess.run(
-        [sys.executable, "-m", "rag_app.cli", *args],
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=1000,
-    )
+    return rag_cli(data_dir, *args, timeout=1000, RAG_LLM_PORT=str(port),
+                   RAG_LLM_PRESET=TEST_PRESET, RAG_LLM_STARTUP_TIMEOUT="900")  # fmt: skip
 
 
 def test_occupied_port_is_one_clear_line(tmp_path: Path) -> None:

@@ -4,7 +4,6 @@ KBs, transactional replace, hybrid retrieval, and `rag db start|status|stop`."""
 from __future__ import annotations
 
 import os
-import socket
 import stat
 import subprocess
 import sys
@@ -24,7 +23,7 @@ from rag_app.answering.retrieve import retrieve
 from rag_app.errors import KnowledgeBaseError
 from rag_app.records import Chunk
 from rag_app.settings import Settings
-from tests.conftest import REPO_ROOT
+from tests.conftest import REPO_ROOT, free_port
 from tests.fakes import HashingEmbeddings
 
 pytestmark = pytest.mark.integration
@@ -48,12 +47,6 @@ def refused(tmp_path: Path, url: str, match: str) -> str:
     assert "\n" not in message
     assert not settings.kb_dir("notes").exists()
     return message
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def test_unreachable_url_is_one_line(tmp_path: Path) -> None:

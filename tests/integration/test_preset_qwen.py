@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -24,7 +23,7 @@ from rag_app.serving import server
 from rag_app.serving.model import MARKER, find_prepared, prepare_model
 from rag_app.serving.presets import PRESETS, verify_file
 from rag_app.settings import Settings
-from tests.conftest import REPO_ROOT, SAMPLES_DIR, session_data_dir
+from tests.conftest import REPO_ROOT, SAMPLES_DIR, free_port, session_data_dir
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 PRESET = "qwen2.5-coder-0.5b"
@@ -33,12 +32,6 @@ QUESTION = next(
     for q in json.loads((REPO_ROOT / "tests/sample_questions.json").read_text())
     if q["id"] == "lighthouse_builder"
 )
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 @pytest.fixture(scope="module")

@@ -16,16 +16,10 @@ import psutil
 import pytest
 
 from rag_app.serving import runstate, server
-from tests.conftest import server_settings, session_data_dir
+from tests.conftest import free_port, server_settings, session_data_dir
 
 pytestmark = pytest.mark.integration
 STARTUP_TIMEOUT_S = 300
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def _wait_healthy(url: str, proc: subprocess.Popen[bytes]) -> None:

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -24,7 +23,7 @@ from ingest.kb import KnowledgeBase, open_kb
 from ingest.pipeline import ingest_texts
 from rag_app.errors import KnowledgeBaseError
 from rag_app.settings import Settings
-from tests.conftest import REPO_ROOT
+from tests.conftest import REPO_ROOT, free_port
 from tests.fakes import HashingEmbeddings
 
 pytestmark = pytest.mark.integration
@@ -34,12 +33,6 @@ DOCS = {
     "bridge": "The Kestrel Bridge is a suspension bridge, 412 metres long, opened in 1931.",
     "orchard": "The Greywater orchard has 340 apple trees and 85 pear trees.",
 }
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @pytest.fixture(scope="module")

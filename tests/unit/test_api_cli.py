@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import json
-import os
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -15,13 +13,11 @@ from rag_app.api.limits import RateLimiter
 from rag_app.commands.serve import check_bind, is_loopback
 from rag_app.errors import ConfigError
 from rag_app.settings import Settings
+from tests.conftest import rag_cli
 
 
 def run_rag(tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    clean = {k: v for k, v in os.environ.items() if not k.startswith("RAG_")}
-    clean.update({"RAG_DATA_DIR": str(tmp_path / "data"), "HF_HUB_OFFLINE": "1"})
-    return subprocess.run([sys.executable, "-m", "rag_app.cli", *args], capture_output=True,
-                          text=True, env=clean, cwd=tmp_path, timeout=300)  # fmt: skip
+    return rag_cli(tmp_path / "data", *args, cwd=tmp_path)
 
 
 def test_keys_create_list_revoke(tmp_path: Path) -> None:

@@ -3,37 +3,20 @@
 from __future__ import annotations
 
 import json
-import os
 import shutil
-import socket
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 import typer
 
 from rag_app.cli import app
+from tests.conftest import free_port, rag_cli
 
 
 def run_rag(tmp_path: Path, *args: str, **env: str) -> subprocess.CompletedProcess[str]:
     """Run the real console entry point in a clean environment with a private data dir."""
-    clean = {k: v for k, v in os.environ.items() if not k.startswith("RAG_")}
-    clean.update({"RAG_DATA_DIR": str(tmp_path / "data"), "HF_HUB_OFFLINE": "1", **env})
-    return subprocess.run(
-        [sys.executable, "-m", "rag_app.cli", *args],
-        capture_output=True,
-        text=True,
-        env=clean,
-        cwd=tmp_path,
-        timeout=300,
-    )
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+    return rag_cli(tmp_path / "data", *args, cwd=tmp_path, **env)
 
 
 def assert_one_error_line(result: subprocess.CompletedProcess[str], *needles: str) -> None:

@@ -7,8 +7,6 @@ processes whose command lines name vllm or the watcher stand in for the real one
 from __future__ import annotations
 
 import json
-import os
-import socket
 import subprocess
 import sys
 import threading
@@ -25,6 +23,7 @@ from rag_app.errors import LLMError, ModelError
 from rag_app.serving import idle_watch, ondemand, runstate, server
 from rag_app.serving.llm import ServedChatOpenAI, chat_model
 from rag_app.settings import Settings
+from tests.conftest import free_port, rag_cli
 
 METRICS = """# TYPE vllm:num_requests_running gauge
 vllm:num_requests_running{{model_name="m"}} {running}
@@ -50,12 +49,6 @@ CHAT_REPLY = {
     ],  # fmt: skip
     "usage": {"prompt_tokens": 3, "completion_tokens": 1, "total_tokens": 4},
 }
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 @dataclass
@@ -258,10 +251,7 @@ def test_client_starts_a_stopped_local_server_again(tmp_path: Path) -> None:
 
 
 def run_rag(tmp_path: Path, port: int, *args: str) -> subprocess.CompletedProcess[str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("RAG_")}
-    env |= {"RAG_DATA_DIR": str(tmp_path), "RAG_LLM_PORT": str(port), "HF_HUB_OFFLINE": "1"}
-    return subprocess.run([sys.executable, "-m", "rag_app.cli", *args], capture_output=True,
-                          text=True, env=env, cwd=tmp_path, timeout=300)  # fmt: skip
+    return rag_cli(tmp_path, *args, cwd=tmp_path, RAG_LLM_PORT=str(port))
 
 
 def test_llm_status_shows_who_started_it_and_when_it_stops(

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -14,12 +13,7 @@ import pytest
 from rag_app.serving import server
 from rag_app.serving.cpu import KVCACHE_GIB, cpu_server_env, usable_cores
 from rag_app.settings import Settings
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+from tests.conftest import free_port
 
 
 def test_command_line_has_model_name_port_and_extra_args(tmp_path: Path) -> None:
