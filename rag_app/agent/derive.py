@@ -33,6 +33,7 @@ THAN = re.compile(
     r"(?:is|was|are|were)\s+(?P<a>.+?)\s+than\s+(?P<b>.+?)[?.!]*$",
     re.I,
 )
+SMALLER = {"shorter", "narrower"}  # the comparatives of ATTRIBUTES that pick the smaller value
 EARLIER = {"first", "earlier", "earliest", "older", "oldest", "sooner"}
 LATER = {"last", "later", "latest", "newer", "newest", "recent"}
 YEAR = re.compile(r"\b(1\d{3}|20\d{2})\b")
@@ -122,19 +123,62 @@ def derive_choice(question: str, hits: list[Hit]) -> Derived | None:
         return None
     option_words = {w for o in options for w in content_words(o)}
     cue = {w[:6] for w in words - option_words - EARLIER - LATER - STOPWORDS}
-    if not cue:
-        return None  # "Which is older, A or B?": no verb to tie a year to
     find = re.compile(rf"(?P<value>{YEAR.pattern})")
-    years = [_values(hits, o, other, cue, find) for o, other in (options, options[::-1])]
-    if any(len(y) != 1 for y in years):
-        return None
-    (ya, ia), (yb, ib) = (next(iter(y.items())) for y in years)
+    pairs = (options, options[::-1])
+    if cue:  # "Which was completed first?": the year next to the question's own verb
+        years = [_values(hits, o, other, cue, find) for o, other in pairs]
+        if any(len(y) != 1 for y in years):
+            return None
+        (ya, ia), (yb, ib) = (next(iter(y.items())) for y in years)
+        how = "the quoted years"
+    else:  # "Which is older?": no verb to tie a year to; each one's earliest quoted year
+        found = [_earliest(hits, o, other) for o, other in pairs]
+        if found[0] is None or found[1] is None:
+            return None
+        (ya, ia), (yb, ib) = found[0], found[1]
+        how = "the earliest year quoted for each"
     if ya == yb:
         return None
     earlier = 0 if int(ya) < int(yb) else 1
     pick = earlier if order <= EARLIER else 1 - earlier
-    note = f"Chosen from the quoted years: {options[0]} {ya}, {options[1]} {yb}."
+    note = f"Chosen from {how}: {options[0]} {ya}, {options[1]} {yb}."
     return Derived(options[pick], [(ia, ya), (ib, yb)], None, note)
+
+
+def _earliest(hits: list[Hit], name: str, other: str) -> tuple[str, int] | None:
+    """(year, hit index): the earliest year quoted in the passages about `name` alone."""
+    found = [
+        (int(m.group()), m.group(), i)
+        for i, hit in enumerate(hits)
+        if _about(hit, name, other)
+        for m in YEAR.finditer(hit.chunk.text)
+    ]
+    if not found:
+        return None
+    _, year, index = min(found)
+    return year, index
+
+
+def derive_measure_choice(question: str, hits: list[Hit]) -> Derived | None:
+    """'Which is longer / taller, A or B?' -> the option whose quoted measure (the same unit,
+    next to the comparative's own word: "412 metres long") is larger (smaller for "shorter")."""
+    options = options_in(question)
+    compared = [w for w in re.findall(r"\w+", question.lower()) if w in ATTRIBUTES]
+    if not options or len(compared) != 1:
+        return None
+    cue = set(ATTRIBUTES[compared[0]])
+    find = re.compile(r"(?P<value>\d+(?:\.\d+)?\s+[a-z]+)", re.I)
+    values = [_values(hits, o, other, cue, find) for o, other in (options, options[::-1])]
+    if any(len(v) != 1 for v in values):
+        return None
+    (va, ia), (vb, ib) = (next(iter(v.items())) for v in values)
+    (xa, unit_a), (xb, unit_b) = (v.split(None, 1) for v in (va, vb))
+    if unit_a.lower() != unit_b.lower() or float(xa) == float(xb):
+        return None  # different units or a tie: nothing clear to compare
+    larger = 0 if float(xa) > float(xb) else 1
+    pick = 1 - larger if compared[0] in SMALLER else larger
+    note = f"Chosen from the quoted measures: {options[0]} {va}, {options[1]} {vb}."
+    return Derived(options[pick], [(ia, va), (ib, vb)], None, note)
 
 
 def _name(phrase: str) -> str:

@@ -14,7 +14,12 @@ from dataclasses import replace
 from typing import TYPE_CHECKING
 
 from rag_app.agent.calls import parse_answer
-from rag_app.agent.derive import Derived, derive_choice, derive_difference
+from rag_app.agent.derive import (
+    Derived,
+    derive_choice,
+    derive_difference,
+    derive_measure_choice,
+)
 from rag_app.agent.steer import is_placeholder
 from rag_app.agent.verdict import Verdict, span_verdict, unmeasured
 from rag_app.answering.form import (
@@ -26,6 +31,7 @@ from rag_app.answering.form import (
     numbers_in,
     options_in,
     quoted_difference,
+    span_form,
 )
 from rag_app.answering.verify import content_words, lexical_support, split_sentences, verify
 from rag_app.records import ABSTAIN_PHRASE, Answer, Citation, Hit, Timings
@@ -66,6 +72,10 @@ def final_answer(run: AgentRun) -> Answer:
         form_ok, why = answer_form(run.question, text, [*run.calculations, *extra], citations)
         verdict = judge(run, text, hits, citations, form_ok, derived is not None)
         notes.append(why)
+        misread, misread_why = span_form(run.question, text)
+        if misread == "wrong" and derived is None:  # e.g. a calendar year for "how many years"
+            verdict = Verdict("abstained", verdict.p_correct)
+            notes.append(misread_why)
         if verdict.kind == "abstained" and form_ok:
             notes.append(
                 f"Not sure enough to answer: the agent's answer, {text!r}, is likely wrong "
@@ -98,10 +108,10 @@ def derive(run: AgentRun, text: str, hits: list[Hit]) -> Derived | None:
     the passages quote both values of (rag_app/agent/derive.py); None when neither applies."""
     options = options_in(run.question)
     if options:
-        derived = derive_choice(run.question, hits)
+        derived = derive_choice(run.question, hits) or derive_measure_choice(run.question, hits)
         picked = named_options(text, options)
         if derived is not None and picked and derived.text not in picked:
-            note = f"The agent answered {text!r}, but the quoted years point to the other option. "
+            note = f"The agent answered {text!r}, but the quoted facts point to the other option. "
             return replace(derived, note=note + derived.note)
         return derived
     if not asks_difference(run.question):

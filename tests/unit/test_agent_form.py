@@ -206,6 +206,41 @@ def test_1889_is_not_an_answer_to_which_came_first(settings: Settings) -> None:
     assert "does not name either option" in answer.message
 
 
+def test_a_year_is_never_the_answer_to_how_many_years(
+    samples: KnowledgeBase, settings: Settings
+) -> None:
+    question = "How many years after it was finished was the Harrow Point Lighthouse automated?"
+    llm = script((question,), ("finish", "1962"))
+    answer = run_agent(question, samples, settings, llm)
+    assert_well_formed(answer)
+    assert answer.abstained and "1962" not in answer.text
+    assert "is a year" in answer.message
+
+
+def test_which_is_older_goes_by_the_earliest_year_quoted_for_each(
+    samples: KnowledgeBase, settings: Settings
+) -> None:
+    question = "which is older, the kestrel bridge or the alder viaduct"
+    llm = script(("When was the Kestrel Bridge built?", "When was the Alder Viaduct built?"),
+                 ("finish", "Kestrel Bridge"))  # fmt: skip
+    answer = run_agent(question, samples, settings, llm)
+    assert_well_formed(answer)
+    assert answer.text == "alder viaduct" and answer.kind == "tentative"
+    assert "kestrel bridge 1931" in answer.message and "alder viaduct 1886" in answer.message
+    assert sorted(sources(answer)) == ["alder_viaduct.html", "kestrel_bridge.txt"]
+
+
+def test_which_is_taller_goes_by_the_quoted_heights(
+    samples: KnowledgeBase, settings: Settings
+) -> None:
+    question = "what is taller, the harrow point lighthouse or the kestrel bridge towers"
+    parts = ("How tall is the Harrow Point Lighthouse?", "How tall are the Kestrel Bridge towers?")
+    answer = run_agent(question, samples, settings, script(parts, ("finish", "Harrow Point")))
+    assert_well_formed(answer)
+    assert answer.text == "kestrel bridge towers" and answer.kind == "tentative"
+    assert "38 metres" in answer.message and "64 metres" in answer.message
+
+
 def test_with_both_years_seen_the_answer_names_the_earlier_option(
     samples: KnowledgeBase, settings: Settings
 ) -> None:
