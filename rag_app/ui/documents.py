@@ -226,7 +226,9 @@ def reingest(kb: KnowledgeBase, source: str) -> FileResult:
         return FileResult(name, False, f"{source} is gone: remove the document, or upload it again")
     kb.remove_source(source)  # else an unchanged file is skipped as "already up to date"
     try:
-        summary = ingest_blob(source, data, kb) if data else ingest_paths([Path(source)], kb)
+        summary = (
+            ingest_blob(source, data, kb) if data is not None else ingest_paths([Path(source)], kb)
+        )
     except RagError as exc:
         return FileResult(name, False, str(exc))
     result = file_result(name, summary)
