@@ -232,7 +232,7 @@ def ratios(ours: list[dict[str, Any]], hf: list[dict[str, Any]]) -> list[dict[st
 def cpu_facts(settings: Any) -> dict[str, Any]:
     """The CPU flags that decide CPU serving speed, and the dtype `auto` picks from them."""
     from rag_app.serving.cpu import read_cpu_flags, reported_flags
-    from rag_app.serving.server import server_dtype
+    from rag_app.serving.launch import server_dtype
 
     auto = server_dtype(settings.model_copy(update={"llm_dtype": "auto"}))
     return {"cpu_flags": reported_flags(read_cpu_flags()), "auto_dtype": auto.dtype}

@@ -57,15 +57,23 @@ def _about(hit: Hit, name: str, other: str) -> bool:
 
 
 def _values(
-    hits: list[Hit], name: str, other: str, cue: set[str], find: re.Pattern[str]
+    hits: list[Hit],
+    name: str,
+    other: str,
+    cue: set[str],
+    find: re.Pattern[str],
+    nearest: bool = False,
 ) -> dict[str, int]:
-    """value -> hit index, over the sentences about `name` that hold a cue word and a value."""
+    """value -> hit index, over the sentences about `name` that hold a cue word and a value:
+    the value after the cue (a verb's year), or with `nearest` the one closest to it (a
+    measure: "is 275 metres long, with 21 arches" -> 275 metres)."""
+    pick = _nearest if nearest else _after
     found: dict[str, int] = {}
     for i, hit in enumerate(hits):
         if not _about(hit, name, other):
             continue
         for sentence in split_sentences(hit.chunk.text):
-            value = _after(sentence, cue, find)
+            value = pick(sentence, cue, find)
             if value is not None:
                 found.setdefault(value, i)
     return found
@@ -85,6 +93,23 @@ def _after(sentence: str, cue: set[str], find: re.Pattern[str]) -> str | None:
     if after:
         return after[0]
     return before[-1] if before else None
+
+
+def _nearest(sentence: str, cue: set[str], find: re.Pattern[str]) -> str | None:
+    """The value `find` matches closest to a cue word of `sentence`, before or after it."""
+    sentence = THOUSANDS.sub("", sentence)
+    cues = [m for m in re.finditer(r"\w+", sentence) if m.group().lower().startswith(tuple(cue))]
+    values = list(find.finditer(sentence))
+    if not cues or not values:
+        return None
+
+    def gap(value: re.Match[str]) -> int:
+        return min(
+            c.start() - value.end() if value.end() <= c.start() else value.start() - c.end()
+            for c in cues
+        )
+
+    return min(values, key=gap).group("value")
 
 
 def derive_difference(question: str, hits: list[Hit]) -> Derived | None:
@@ -168,17 +193,28 @@ def derive_measure_choice(question: str, hits: list[Hit]) -> Derived | None:
         return None
     cue = set(ATTRIBUTES[compared[0]])
     find = re.compile(r"(?P<value>\d+(?:\.\d+)?\s+[a-z]+)", re.I)
-    values = [_values(hits, o, other, cue, find) for o, other in (options, options[::-1])]
-    if any(len(v) != 1 for v in values):
-        return None
+    pairs = (options, options[::-1])
+    values = [_values(hits, o, other, cue, find, nearest=True) for o, other in pairs]
+    # only a unit quoted for both options is a measure the two can be compared in
+    units = [{_unit(v) for v in found} for found in values]
+    shared = units[0] & units[1]
+    values = [{v: i for v, i in found.items() if _unit(v) in shared} for found in values]
+    if len(shared) != 1 or any(len(v) != 1 for v in values):
+        return None  # no common unit, several, or two values for one option: nothing clear
     (va, ia), (vb, ib) = (next(iter(v.items())) for v in values)
-    (xa, unit_a), (xb, unit_b) = (v.split(None, 1) for v in (va, vb))
-    if unit_a.lower() != unit_b.lower() or float(xa) == float(xb):
-        return None  # different units or a tie: nothing clear to compare
-    larger = 0 if float(xa) > float(xb) else 1
+    xa, xb = (float(v.split(None, 1)[0]) for v in (va, vb))
+    if xa == xb:
+        return None  # a tie: nothing to choose
+    larger = 0 if xa > xb else 1
     pick = 1 - larger if compared[0] in SMALLER else larger
     note = f"Chosen from the quoted measures: {options[0]} {va}, {options[1]} {vb}."
     return Derived(options[pick], [(ia, va), (ib, vb)], None, note)
+
+
+def _unit(value: str) -> str:
+    """'275 Metres' -> 'metre': the singular and plural forms are one unit."""
+    unit = value.split(None, 1)[1].lower()
+    return unit[:-1] if unit.endswith("s") else unit
 
 
 def _name(phrase: str) -> str:

@@ -96,7 +96,7 @@ def check_model(settings: Settings) -> Check:
 def check_dtype(settings: Settings) -> Check:
     """The dtype a local server would get, and the CPU flags behind the choice."""
     from rag_app.serving.cpu import read_cpu_flags, reported_flags, usable_cores
-    from rag_app.serving.server import cpu_only, server_dtype, server_env
+    from rag_app.serving.launch import cpu_only, server_dtype, server_env
 
     choice = server_dtype(settings)
     detail = f"{choice.dtype}: {choice.reason}"
@@ -157,7 +157,7 @@ def check_gpu() -> Check:
     """NVIDIA GPUs and whether the installed build can use them (information, never a failure:
     the CPU build serves without one)."""
     from rag_app.serving.gpu import detect_gpus
-    from rag_app.serving.server import cpu_only
+    from rag_app.serving.launch import cpu_only
 
     gpus, why = detect_gpus()
     if not gpus:

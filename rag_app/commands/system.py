@@ -132,6 +132,7 @@ def llm_serve(
     from rich.console import Console
 
     from rag_app.serving import server
+    from rag_app.serving.launch import server_dtype
     from rag_app.settings import get_settings
 
     settings = get_settings().model_copy(update={"llm_idle_minutes": idle_minutes})
@@ -141,7 +142,7 @@ def llm_serve(
             server.check_port_free(settings)  # a squatter: one line, before any preparing
         _prepare(settings, None, None)
     log = server.log_path(settings)
-    dtype = server.server_dtype(settings)
+    dtype = server_dtype(settings)
     typer.echo(f"starting (or reusing) vLLM on port {settings.llm_port}; log: {log}")
     typer.echo(f"dtype {dtype.dtype}: {dtype.reason}")
     with Console(stderr=True).status("waiting for vLLM to answer /v1/models ..."):

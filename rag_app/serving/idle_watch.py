@@ -19,7 +19,7 @@ from types import FrameType
 import httpx
 import psutil
 
-from rag_app.serving import ondemand, runstate, server
+from rag_app.serving import ondemand, processes, runstate
 
 METRICS_TIMEOUT_S = 5.0
 
@@ -63,7 +63,7 @@ def watch(pid_file: Path, metrics_url: str, idle_minutes: float, server_pid: int
         if ondemand.is_idle(last, now, idle_minutes):
             log(f"no request for {idle_minutes:g} min: stopping the server (pid {server_pid})")
             # The same path as `rag llm stop`: whole process group, pid and activity files.
-            return server.stop_recorded(pid_file)
+            return processes.stop_recorded(pid_file)
         time.sleep(ondemand.poll_interval(idle_minutes))
     return False
 

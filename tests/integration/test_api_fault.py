@@ -28,7 +28,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from ingest.kb import open_kb
 from ingest.pipeline import ingest_paths
-from rag_app.serving import server
+from rag_app.serving import processes, server
 from rag_app.settings import Settings
 from tests.conftest import SAMPLES_DIR, server_settings, session_data_dir
 from tests.integration.test_api_serve import free_port, start_serve, stop_and_check
@@ -95,7 +95,7 @@ def kill_hard(settings: Settings) -> None:
     """SIGKILL the whole vLLM process family, as an OOM killer or a crash would."""
     status = server.status(settings)
     assert status.pid, "the test's vLLM server is not running"
-    family = server.server_family(status.pid)
+    family = processes.server_family(status.pid)
     for proc in family:
         with contextlib.suppress(psutil.Error):
             proc.send_signal(signal.SIGKILL)

@@ -15,7 +15,7 @@ import pytest
 from pydantic import BaseModel
 
 from rag_app.errors import LLMError
-from rag_app.serving import server
+from rag_app.serving import processes, server
 from rag_app.serving.llm import chat_model, ensure_llm_endpoint, served_model_name
 from rag_app.settings import Settings
 from tests.conftest import TEST_PRESET, free_port, rag_cli, server_settings, session_data_dir
@@ -287,7 +287,7 @@ def test_serve_reuse_stop_mid_request_leaves_no_orphans(
         assert server.served_models(server.base_url(settings)) == ["smollm2-135m-instruct"]
         status = server.status(settings)
         assert status.healthy and status.managed and status.pid
-        family = server.server_family(status.pid)
+        family = processes.server_family(status.pid)
         assert len(family) >= 2  # API server plus engine core (and workers)
         started = time.monotonic()
         again = run_rag(settings.data_dir, port, "llm", "serve")

@@ -15,7 +15,7 @@ import httpx
 import psutil
 import pytest
 
-from rag_app.serving import runstate, server
+from rag_app.serving import processes, runstate, server
 from tests.conftest import free_port, server_settings, session_data_dir
 
 pytestmark = pytest.mark.integration
@@ -79,7 +79,7 @@ def test_on_demand_server_stops_itself_when_idle(
         assert status.managed and status.pid and status.started_by == "on demand"
         record = json_record(server.pid_path(settings))
         watcher = psutil.Process(int(str(record["watcher_pid"])))
-        family = [*server.server_family(status.pid), watcher]
+        family = [*processes.server_family(status.pid), watcher]
         assert len(family) >= 3  # API server, engine core, watcher
         assert server.served_models(status.base_url)
         deadline = time.monotonic() + 300  # bounds a hang; how soon it stops is not the test

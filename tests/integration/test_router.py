@@ -40,7 +40,7 @@ from ingest.pipeline import ingest_paths
 from rag_app.errors import LLMError
 from rag_app.pipeline import ask
 from rag_app.records import Answer
-from rag_app.serving import server
+from rag_app.serving import processes, server
 from rag_app.serving.llm import chat_model
 from rag_app.settings import Settings
 from tests.conftest import (
@@ -295,7 +295,7 @@ def kill_hard(worker: Worker) -> None:
     """SIGKILL the server's whole process group (and children that left it), as a crash would."""
     pid = server.status(worker.settings).pid
     assert pid, f"{worker.url} is not running"
-    family = server.server_family(pid)
+    family = processes.server_family(pid)
     with contextlib.suppress(ProcessLookupError):
         os.killpg(pid, signal.SIGKILL)  # serve() started it as its own group's leader
     for proc in family:

@@ -241,6 +241,18 @@ def test_which_is_taller_goes_by_the_quoted_heights(
     assert "38 metres" in answer.message and "64 metres" in answer.message
 
 
+def test_which_is_longer_compares_the_lengths_not_other_counts_in_the_sentence(
+    samples: KnowledgeBase, settings: Settings
+) -> None:
+    # the Alder passage says "275 metres long, with 21 arches": "21 arches" is no length
+    question = "Which is longer, the Kestrel Bridge or the Alder Viaduct?"
+    answer = run_agent(question, samples, settings, script(LENGTHS, ("finish", "412 metres")))
+    assert_well_formed(answer)
+    assert answer.text == "Kestrel Bridge" and answer.kind == "tentative"
+    assert "412 metres" in answer.message and "275 metres" in answer.message
+    assert "arches" not in answer.message
+
+
 def test_with_both_years_seen_the_answer_names_the_earlier_option(
     samples: KnowledgeBase, settings: Settings
 ) -> None:

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from rag_app.serving import server
+from rag_app.serving import launch
 from rag_app.serving.cpu import choose_dtype, parse_cpu_flags, read_cpu_flags, reported_flags
 from rag_app.settings import Settings
 
@@ -74,9 +74,9 @@ def test_unreadable_cpuinfo_counts_as_no_bf16(tmp_path: Path) -> None:
 
 def test_server_command_carries_the_chosen_dtype(tmp_path: Path) -> None:
     settings = Settings(data_dir=tmp_path, llm_dtype="float32")
-    command = server.server_command(settings, tmp_path / "model", "served")
+    command = launch.server_command(settings, tmp_path / "model", "served")
     assert command[command.index("--dtype") + 1] == "float32"
     auto = Settings(data_dir=tmp_path)
-    expected = server.server_dtype(auto).dtype
-    command = server.server_command(auto, tmp_path / "model", "served")
+    expected = launch.server_dtype(auto).dtype
+    command = launch.server_command(auto, tmp_path / "model", "served")
     assert ("--dtype" in command) == (expected != "auto")

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from rag_app.serving import server
+from rag_app.serving import launch, server
 from rag_app.serving.cpu import KVCACHE_GIB, cpu_server_env, usable_cores
 from rag_app.settings import Settings
 from tests.conftest import free_port
@@ -23,26 +23,26 @@ def test_command_line_has_model_name_port_and_extra_args(tmp_path: Path) -> None
         llm_max_model_len=2048,
         llm_extra_args=["--tensor-parallel-size", "2"],
     )
-    command = server.server_command(settings, tmp_path / "model", "served")
+    command = launch.server_command(settings, tmp_path / "model", "served")
     assert command[:3] == [sys.executable, "-m", "vllm.entrypoints.openai.api_server"]
     joined = " ".join(command)
     assert f"--model {tmp_path / 'model'}" in joined
     assert "--served-model-name served" in joined
     assert "--port 8799" in joined and "--max-model-len 2048" in joined
     assert command[-2:] == ["--tensor-parallel-size", "2"]  # user arguments come last and win
-    assert ("--enforce-eager" in command) == server.cpu_only()
+    assert ("--enforce-eager" in command) == launch.cpu_only()
 
 
 def test_environment_keeps_user_choices(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("VLLM_CPU_KVCACHE_SPACE", "7")
-    env = server.server_env()
+    env = launch.server_env()
     assert env["HF_HUB_OFFLINE"] == "1"
-    if server.cpu_only():
+    if launch.cpu_only():
         assert env["VLLM_CPU_KVCACHE_SPACE"] == "7"
         monkeypatch.delenv("VLLM_CPU_KVCACHE_SPACE")
-        assert server.server_env()["VLLM_CPU_KVCACHE_SPACE"] == KVCACHE_GIB
+        assert launch.server_env()["VLLM_CPU_KVCACHE_SPACE"] == KVCACHE_GIB
         monkeypatch.setenv("VLLM_CPU_NUM_OF_RESERVED_CPU", "1")
-        assert server.server_env()["VLLM_CPU_NUM_OF_RESERVED_CPU"] == "1"
+        assert launch.server_env()["VLLM_CPU_NUM_OF_RESERVED_CPU"] == "1"
 
 
 def test_small_machines_run_the_model_on_every_core() -> None:
