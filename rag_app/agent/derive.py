@@ -8,6 +8,7 @@ value for each; the arithmetic goes through the calculator's safe evaluator, nev
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from rag_app.agent.tools import evaluate_arithmetic, format_number
@@ -56,52 +57,23 @@ def _about(hit: Hit, name: str, other: str) -> bool:
     return mine <= words and not (theirs - mine <= words)
 
 
-def _values(
-    hits: list[Hit],
-    name: str,
-    other: str,
-    cue: set[str],
-    find: re.Pattern[str],
-    nearest: bool = False,
-) -> dict[str, int]:
-    """value -> hit index, over the sentences about `name` that hold a cue word and a value:
-    the value after the cue (a verb's year), or with `nearest` the one closest to it (a
-    measure: "is 275 metres long, with 21 arches" -> 275 metres)."""
-    pick = _nearest if nearest else _after
-    found: dict[str, int] = {}
-    for i, hit in enumerate(hits):
-        if not _about(hit, name, other):
-            continue
-        for sentence in split_sentences(hit.chunk.text):
-            value = pick(sentence, cue, find)
-            if value is not None:
-                found.setdefault(value, i)
-    return found
+Pick = Callable[[list[re.Match[str]], list[re.Match[str]]], str | None]
 
 
-def _after(sentence: str, cue: set[str], find: re.Pattern[str]) -> str | None:
-    """The first value `find` matches after a cue word of `sentence` (else the last before it):
-    "began in 1871 and the tower was completed in 1874" -> 1874 for "completed"."""
-    sentence = THOUSANDS.sub("", sentence)
-    words = re.finditer(r"\w+", sentence)
-    positions = [m.start() for m in words if any(m.group().lower().startswith(c) for c in cue)]
-    if not positions:
-        return None
-    values = [(m.start(), m.group("value")) for m in find.finditer(sentence)]
-    after = [v for at, v in values if at > positions[0]]
-    before = [v for at, v in values if at < positions[0]]
+def _after(cues: list[re.Match[str]], values: list[re.Match[str]]) -> str | None:
+    """The first value after the first cue word (else the last before it): "began in 1871
+    and the tower was completed in 1874" -> 1874 for "completed"."""
+    at = cues[0].start()
+    after = [v for v in values if v.start() > at]
+    before = [v for v in values if v.start() < at]
     if after:
-        return after[0]
-    return before[-1] if before else None
+        return after[0].group("value")
+    return before[-1].group("value") if before else None
 
 
-def _nearest(sentence: str, cue: set[str], find: re.Pattern[str]) -> str | None:
-    """The value `find` matches closest to a cue word of `sentence`, before or after it."""
-    sentence = THOUSANDS.sub("", sentence)
-    cues = [m for m in re.finditer(r"\w+", sentence) if m.group().lower().startswith(tuple(cue))]
-    values = list(find.finditer(sentence))
-    if not cues or not values:
-        return None
+def _nearest(cues: list[re.Match[str]], values: list[re.Match[str]]) -> str | None:
+    """The value closest to a cue word, before or after it: "is 275 metres long, with 21
+    arches" -> 275 metres for "long"."""
 
     def gap(value: re.Match[str]) -> int:
         return min(
@@ -110,6 +82,31 @@ def _nearest(sentence: str, cue: set[str], find: re.Pattern[str]) -> str | None:
         )
 
     return min(values, key=gap).group("value")
+
+
+def _values(
+    hits: list[Hit],
+    name: str,
+    other: str,
+    cue: set[str],
+    find: re.Pattern[str],
+    pick: Pick = _after,
+) -> dict[str, int]:
+    """value -> hit index, over the sentences about `name` that hold a cue word and a value
+    (`find`); `pick` chooses among a sentence's values by where its cue words are."""
+    found: dict[str, int] = {}
+    for i, hit in enumerate(hits):
+        if not _about(hit, name, other):
+            continue
+        for sentence in split_sentences(hit.chunk.text):
+            sentence = THOUSANDS.sub("", sentence)
+            words = re.finditer(r"\w+", sentence)
+            cues = [m for m in words if m.group().lower().startswith(tuple(cue))]
+            values = list(find.finditer(sentence))
+            value = pick(cues, values) if cues and values else None
+            if value is not None:
+                found.setdefault(value, i)
+    return found
 
 
 def derive_difference(question: str, hits: list[Hit]) -> Derived | None:
@@ -194,7 +191,7 @@ def derive_measure_choice(question: str, hits: list[Hit]) -> Derived | None:
     cue = set(ATTRIBUTES[compared[0]])
     find = re.compile(r"(?P<value>\d+(?:\.\d+)?\s+[a-z]+)", re.I)
     pairs = (options, options[::-1])
-    values = [_values(hits, o, other, cue, find, nearest=True) for o, other in pairs]
+    values = [_values(hits, o, other, cue, find, _nearest) for o, other in pairs]
     # only a unit quoted for both options is a measure the two can be compared in
     units = [{_unit(v) for v in found} for found in values]
     shared = units[0] & units[1]
