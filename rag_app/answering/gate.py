@@ -123,7 +123,9 @@ def signals(ev: Evidence) -> dict[str, float]:
     sentence = text[s0:s1]
     dense = sorted((h.dense_score or 0.0 for h in ev.hits), reverse=True)
     names = _names(ev.question)
-    passage_words = {w.lower() for w in WORD.findall(text)}
+    # A passage under the heading "Harrow Point Lighthouse > Construction" is about the
+    # lighthouse even when its text never names it.
+    passage_words = {w.lower() for w in WORD.findall(" ".join([*hit.chunk.headings, text]))}
     logps = ev.token_logprobs or [0.0]
     return {
         "logp_mean": sum(logps) / len(logps),

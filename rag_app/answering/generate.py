@@ -24,6 +24,8 @@ if TYPE_CHECKING:
 ANSWER_MAX_CHARS = 120
 REASONING_MAX_CHARS = 400
 MIN_SENTENCE_WORDS = 4
+# Words of the question found only in a sentence's topic count this much (see `focus`).
+CONTEXT_WEIGHT = 0.5
 PROMPTS = {"direct": "qa", "cot": "qa_cot", "cited": "qa_cited"}
 
 
@@ -57,26 +59,50 @@ def prompt_passages(hits: list[Hit]) -> list[dict[str, Any]]:
 
 
 def focus(
-    question: str, hits: list[Hit], embeddings: Embeddings | None, sentences: int
+    question: str,
+    hits: list[Hit],
+    embeddings: Embeddings | None,
+    sentences: int,
+    context_weight: float = CONTEXT_WEIGHT,
 ) -> list[dict[str, Any]]:
     """The `sentences` passage sentences closest to the question, each labelled by its passage.
 
-    Relevance = embedding cosine + share of the question's content words in the sentence.
+    Relevance = embedding cosine + share of the question's content words in the sentence, where
+    words found only in the sentence's topic (its passage's headings and opening sentence) count
+    `context_weight`: "It is 38 metres tall" answers "How tall is the Harrow Point Lighthouse?"
+    in the passage that opens "The Harrow Point Lighthouse stands ...", though it names nothing.
     """
     passages = prompt_passages(hits)
     if sentences <= 0 or not passages:
         return passages
-    pool = [(p["n"], s) for p in passages for s in split_sentences(p["text"])]
+    pool = []  # (passage number, sentence, the passage's topic)
+    for passage, hit in zip(passages, hits, strict=True):
+        said = split_sentences(passage["text"])
+        pool += [(passage["n"], s, topic_of(hit, said)) for s in said]
     # Headings and table fragments crowd out the sentences that hold answers.
     pool = [x for x in pool if len(x[1].split()) >= MIN_SENTENCE_WORDS] or pool
-    lexical = np.asarray([lexical_support(question, s) for _, s in pool])
+    lexical = np.asarray([in_context(question, s, topic, context_weight) for _, s, topic in pool])
     score = lexical
     if embeddings is not None:
-        vectors = np.asarray(embeddings.embed_documents([question] + [s for _, s in pool]))
+        vectors = np.asarray(embeddings.embed_documents([question] + [s for _, s, _ in pool]))
         vectors /= np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-12)
         score = lexical + vectors[1:] @ vectors[0]
     best = sorted(np.argsort(-score)[:sentences].tolist())  # keep document order within the pick
     return [{"n": pool[i][0], "source": "", "text": pool[i][1]} for i in best]
+
+
+def topic_of(hit: Hit, sentences: list[str]) -> str:
+    """What a passage is about: its heading path and its opening sentence."""
+    return " ".join([*hit.chunk.headings, *sentences[:1]])
+
+
+def in_context(question: str, sentence: str, topic: str, context_weight: float) -> float:
+    """Share of the question's words in the sentence, plus `context_weight` times the share
+    found only in its topic."""
+    own = lexical_support(question, sentence)
+    if context_weight <= 0 or not topic:
+        return own
+    return own + context_weight * (lexical_support(question, f"{topic} {sentence}") - own)
 
 
 def render_qa(prompt_name: str, question: str, passages: list[dict[str, Any]]) -> str:

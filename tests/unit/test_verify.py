@@ -113,3 +113,50 @@ def test_candidate_spans_are_short_passage_spans_without_question_echo() -> None
     schema = answer_schema("qa_cot", cited)
     assert list(schema["properties"]) == ["reasoning", "answer"]
     assert schema["properties"]["answer"]["enum"] == cited
+
+
+def test_focus_reads_a_sentence_that_names_nothing_in_its_passage_s_topic() -> None:
+    from rag_app.answering.generate import focus, in_context
+
+    lighthouse = hit(
+        "The Harrow Point Lighthouse stands on the northern headland of the island. "
+        "It is a round granite tower, 38 metres tall, painted white.",
+        "lighthouse.md",
+    )
+    bridge = hit(
+        "The Kestrel Bridge is a suspension bridge across the estuary. "
+        "Its two towers are each 64 metres tall.",
+        "bridge.txt",
+    )
+    question = "How tall is the Harrow Point Lighthouse?"
+    ours = "It is a round granite tower, 38 metres tall, painted white."
+    theirs = "Its two towers are each 64 metres tall."
+    # Alone, both "tall" sentences match one word of four; their passages tell them apart.
+    assert in_context(question, ours, "", 0.5) == in_context(question, theirs, "", 0.5) == 0.25
+    topic = "The Harrow Point Lighthouse stands on the northern headland of the island."
+    assert in_context(question, ours, topic, 0.5) == 0.25 + 0.5 * 0.75
+    assert in_context(question, ours, topic, 0.0) == 0.25
+    picked = [p["text"] for p in focus(question, [bridge, lighthouse], None, 2)]
+    assert picked == [topic, ours]
+    headings = ["Harrow Point Lighthouse", "Construction"]
+    chunk = Chunk(chunk_id="c", text=ours, source="l.md", doc_hash="h", start=0, end=len(ours))
+    headed = Hit(chunk=chunk.model_copy(update={"headings": headings}), score=1.0)
+    picked = [p["text"] for p in focus(question, [bridge, headed], None, 1)]
+    assert picked == [ours]  # the heading path is the topic of a passage that opens mid-story
+
+
+def test_the_gate_counts_a_name_in_the_passage_s_heading_as_named() -> None:
+    from rag_app.answering.gate import Evidence, signals
+    from rag_app.answering.ground import Span
+
+    text = "A spiral staircase of 214 steps leads to the lantern room."
+    chunk = Chunk(chunk_id="c", text=text, source="l.md", doc_hash="h", start=0, end=len(text))
+    question = "How many steps lead to the top of the Harrow Point Lighthouse?"
+    span = Span("214", 0, text.index("214"), text.index("214") + 3, 1.0)
+
+    def missing(headings: list[str]) -> float:
+        hits = [Hit(chunk=chunk.model_copy(update={"headings": headings}), score=1.0)]
+        return signals(Evidence(question, span, hits, [-0.1], -5.0, 0.7, 10))["names_missing"]
+
+    assert missing([]) == 1.0  # harrow, point, lighthouse: none in the text
+    assert missing(["Harrow Point Lighthouse", "Construction"]) == 0.0
