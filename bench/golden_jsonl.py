@@ -6,6 +6,14 @@ and span F1, which `bench.fit_gate` needs and the golden-set runner does not sto
 
     .venv/bin/python -m bench.golden_jsonl /tmp/golden.jsonl
     RAG_ANSWER_GATE=off rag eval run --format jsonl --dataset /tmp/golden.jsonl --out runs/golden
+
+Documents given as text lose their structure (headings, sections). With --no-context the rows
+name their file only, and the run reads a KB ingested from the files themselves, as a user's is:
+
+    rag ingest samples/docs --kb golden-files
+    .venv/bin/python -m bench.golden_jsonl /tmp/golden-files.jsonl --no-context
+    RAG_ANSWER_GATE=off rag eval run --format jsonl --dataset /tmp/golden-files.jsonl \
+        --kb golden-files --out runs/golden-files
 """
 
 from __future__ import annotations
@@ -21,7 +29,7 @@ from ingest.load import parse_bytes, read_bytes
 SAMPLES = Path(__file__).resolve().parent.parent / "samples"
 
 
-def rows(golden: Path, docs: Path) -> list[dict[str, Any]]:
+def rows(golden: Path, docs: Path, with_context: bool = True) -> list[dict[str, Any]]:
     out: list[dict[str, Any]] = []
     seen: set[str] = set()
     for n, item in enumerate(read_golden_file(golden), 1):
@@ -32,7 +40,8 @@ def rows(golden: Path, docs: Path) -> list[dict[str, Any]]:
         }
         if item.source:
             row["source"] = item.source
-            if item.source not in seen:  # each document's text once; later rows name it
+            # each document's text once; later rows name it
+            if with_context and item.source not in seen:
                 path = docs / item.source
                 row["context"] = parse_bytes(item.source, path.suffix, read_bytes(path, 50)).text
                 seen.add(item.source)
@@ -45,8 +54,13 @@ def main() -> None:
     parser.add_argument("out", type=Path, help="JSONL file to write")
     parser.add_argument("--golden", type=Path, default=SAMPLES / "golden.csv")
     parser.add_argument("--docs", type=Path, default=SAMPLES / "docs")
+    parser.add_argument(
+        "--no-context",
+        action="store_true",
+        help="Name each row's file only, for a run over a KB ingested from the files (--kb).",
+    )
     args = parser.parse_args()
-    lines = rows(args.golden, args.docs)
+    lines = rows(args.golden, args.docs, with_context=not args.no_context)
     args.out.write_text("".join(json.dumps(r) + "\n" for r in lines), encoding="utf-8")
     answerable = sum(bool(r["answers"]) for r in lines)
     print(f"wrote {args.out}: {len(lines)} questions, {answerable} answerable")

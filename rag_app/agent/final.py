@@ -236,7 +236,9 @@ def written_answer(run: AgentRun, hits: list[Hit]) -> str:
     # Keep the run-wide passage numbers, so [n] means the same passage as in the trace.
     passages = [{**p, "n": best[p["n"] - 1] + 1} for p in picked]
     for j, (expression, value) in enumerate(run.calculations, start=len(hits) + 1):
-        passages.append({"n": j, "source": "calculator", "text": f"{expression} = {value}"})
+        passages.append(
+            {"n": j, "source": "calculator", "section": "", "text": f"{expression} = {value}"}
+        )
     prompt = render_qa("qa", run.question, passages)
     reply = run.call(prompt, answer_schema("qa"), "qa", ANSWER_TOKENS)
     return parse_answer(reply.data)

@@ -175,14 +175,14 @@ TENTATIVE_NOTE = (
 
 
 def checked(llm: BaseChatModel, question: str, span: Span, hits: list[Hit]) -> float | None:
-    """The model's yes/no log-odds for the span against its own sentence (rag_app/answering/
-    check.py); None when the server cannot constrain the reply to yes/no."""
+    """The model's yes/no log-odds for the span against its own sentence under its section
+    (rag_app/answering/check.py); None when the server cannot constrain the reply to yes/no."""
     from openai import BadRequestError
 
-    text = hits[span.hit_index].chunk.text
-    start, end = sentence_around(text, span.start, span.end)
+    chunk = hits[span.hit_index].chunk
+    start, end = sentence_around(chunk.text, span.start, span.end)
     try:
-        return check_answer(llm, question, text[start:end], span.text)
+        return check_answer(llm, question, chunk.text[start:end], span.text, chunk.section)
     except BadRequestError:
         return None
 

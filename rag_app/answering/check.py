@@ -21,14 +21,21 @@ if TYPE_CHECKING:
 PROMPT = "verify_answer"
 CHOICES = ("yes", "no")
 MAX_SENTENCE_CHARS = 600  # a long chunk "sentence" (a table, a list) would cost prefill time
+MAX_SECTION_CHARS = 200
 TOP_LOGPROBS = 10
 CLIP = 15.0  # log-odds beyond this say nothing more, and keep the gate's inputs bounded
 ABSENT_LOGPROB = -30.0  # a reply token not among the alternatives the server returned
 
 
-def check_prompt(question: str, sentence: str, answer: str) -> str:
+def check_prompt(question: str, sentence: str, answer: str, section: str = "") -> str:
+    """The check's prompt. `section` is the passage's heading path: "It is 38 metres tall" under
+    "Harrow Point Lighthouse > Construction" does answer how tall the lighthouse is."""
     return render_prompt(
-        PROMPT, question=question, sentence=sentence.strip()[:MAX_SENTENCE_CHARS], answer=answer
+        PROMPT,
+        question=question,
+        sentence=sentence.strip()[:MAX_SENTENCE_CHARS],
+        answer=answer,
+        section=section[:MAX_SECTION_CHARS],
     )
 
 
@@ -59,7 +66,9 @@ def first_token_alternatives(metadata: dict[str, Any]) -> dict[str, float]:
     return top
 
 
-def check_answer(llm: BaseChatModel, question: str, sentence: str, answer: str) -> float | None:
+def check_answer(
+    llm: BaseChatModel, question: str, sentence: str, answer: str, section: str = ""
+) -> float | None:
     """The model's log-odds that `answer` is what `sentence` says for `question`.
 
     None when the server returns no log-probabilities (the gate then uses its mean for it).
@@ -72,6 +81,6 @@ def check_answer(llm: BaseChatModel, question: str, sentence: str, answer: str) 
         max_tokens=1,
         temperature=0.0,
     )
-    reply = runnable.invoke(check_prompt(question, sentence, answer))
+    reply = runnable.invoke(check_prompt(question, sentence, answer, section))
     odds = yes_log_odds(first_token_alternatives(reply.response_metadata or {}))
     return None if odds is None or math.isnan(odds) else odds

@@ -50,11 +50,13 @@ def answer_schema(prompt_name: str, choices: list[str] | None = None) -> dict[st
 
 
 def prompt_passages(hits: list[Hit]) -> list[dict[str, Any]]:
-    """Numbered passages for the prompt; text that could close our delimiter is defused."""
+    """Numbered passages for the prompt, each with its section (heading path, "" for none);
+    text that could close our delimiter or its attribute is defused."""
     out = []
     for n, hit in enumerate(hits, start=1):
         text = re.sub(r"</?\s*passage", "(passage", hit.chunk.text, flags=re.IGNORECASE)
-        out.append({"n": n, "source": hit.chunk.source, "text": text.strip()})
+        section = " > ".join(re.sub(r'[<>"]', "", heading) for heading in hit.chunk.headings)
+        out.append({"n": n, "source": hit.chunk.source, "section": section, "text": text.strip()})
     return out
 
 
@@ -88,7 +90,13 @@ def focus(
         vectors /= np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-12)
         score = lexical + vectors[1:] @ vectors[0]
     best = sorted(np.argsort(-score)[:sentences].tolist())  # keep document order within the pick
-    return [{"n": pool[i][0], "source": "", "text": pool[i][1]} for i in best]
+    # A sentence keeps its passage's section: "It is 38 metres tall" under "Harrow Point
+    # Lighthouse > Construction" says which tower is 38 metres tall.
+    sections = {passage["n"]: passage["section"] for passage in passages}
+    return [
+        {"n": pool[i][0], "source": "", "section": sections[pool[i][0]], "text": pool[i][1]}
+        for i in best
+    ]
 
 
 def topic_of(hit: Hit, sentences: list[str]) -> str:

@@ -6,7 +6,14 @@ from typing import Any
 
 import numpy as np
 
-from bench.fit_gate import calibrated, confident_threshold, kind_scores, logit, platt
+from bench.fit_gate import (
+    calibrated,
+    confident_threshold,
+    kind_scores,
+    logit,
+    platt,
+    tentative_threshold,
+)
 from eval.gate_metrics import ece, kind_precision
 from rag_app.answering.check import check_answer, check_prompt, yes_log_odds
 from tests.fakes import LogprobChat
@@ -72,6 +79,17 @@ def test_fit_kind_scores_match_the_answer_rule() -> None:
     assert got == {"confident": 2, "confident_precision": 0.5, "coverage": 0.5}
 
 
+def test_tentative_threshold_answers_where_answering_beats_withholding() -> None:
+    # Above 0.5 the spans are mostly right; below it mostly wrong or answering unanswerables.
+    rows = [_row(f"r{i}", True, 1.0, "") for i in range(6)] + [_row("w", True, 0.0, "")]
+    rows += [_row(f"u{i}", False, 0.0, "") for i in range(4)] + [_row("low", True, 1.0, "")]
+    p = {f"r{i}": 0.55 + 0.03 * i for i in range(6)} | {"w": 0.6, "low": 0.2}
+    p |= {f"u{i}": 0.25 + 0.05 * i for i in range(4)}
+    t = tentative_threshold(rows, p, 0.9)
+    assert 0.4 < t <= 0.55  # all six right spans in, every unanswerable out
+    assert tentative_threshold(rows, p, 0.5) == 0.5  # never above answer_at's own band
+
+
 def test_yes_log_odds_reads_either_case_and_clips() -> None:
     assert yes_log_odds({"yes": -0.1, "no": -2.4}) == 2.4 - 0.1
     assert yes_log_odds({"Yes": -3.0, " no": -0.05}) == -2.95
@@ -92,3 +110,11 @@ def test_check_answer_asks_one_constrained_token_and_returns_log_odds() -> None:
 def test_check_prompt_keeps_long_sentences_short() -> None:
     prompt = check_prompt("q?", "word " * 1000, "x")
     assert len(prompt) < 1500
+
+
+def test_check_prompt_names_the_passage_section_when_it_has_one() -> None:
+    # "It is 38 metres tall" only answers a question about the lighthouse under its heading.
+    sentence = "It is 38 metres tall."
+    with_section = check_prompt("How tall is it?", sentence, "38 metres", "Lighthouse")
+    assert f"Section: Lighthouse\nPassage: {sentence}" in with_section
+    assert "Section" not in check_prompt("How tall is it?", sentence, "38 metres")
