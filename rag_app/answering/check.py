@@ -21,7 +21,7 @@ if TYPE_CHECKING:
 PROMPT = "verify_answer"
 CHOICES = ("yes", "no")
 MAX_SENTENCE_CHARS = 600  # a long chunk "sentence" (a table, a list) would cost prefill time
-MAX_SECTION_CHARS = 200
+MAX_SECTION_CHARS = 200  # a deep heading path costs prefill time as a long sentence does
 TOP_LOGPROBS = 10
 CLIP = 15.0  # log-odds beyond this say nothing more, and keep the gate's inputs bounded
 ABSENT_LOGPROB = -30.0  # a reply token not among the alternatives the server returned
