@@ -80,7 +80,8 @@ def focus(
     pool = []  # (passage number, sentence, the passage's topic)
     for passage, hit in zip(passages, hits, strict=True):
         said = split_sentences(passage["text"])
-        pool += [(passage["n"], s, topic_of(hit, said)) for s in said]
+        topic = topic_of(hit, said)  # once per passage: every sentence of it shares it
+        pool += [(passage["n"], s, topic) for s in said]
     # Headings and table fragments crowd out the sentences that hold answers.
     pool = [x for x in pool if len(x[1].split()) >= MIN_SENTENCE_WORDS] or pool
     lexical = np.asarray([in_context(question, s, topic, context_weight) for _, s, topic in pool])
