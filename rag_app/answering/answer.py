@@ -130,6 +130,7 @@ def decide(
         if odds is not None:
             seen["check_yes"] = odds
     kind, p = judge(seen, gen, settings, model)
+    ceiling = never_confident_note(settings, model)
     if form == "unsure" and kind == "confident":
         kind = "tentative"  # the gate scores the span, not whether a span can answer this
     if kind == "abstained":
@@ -160,7 +161,9 @@ def decide(
         confidence=gen.confidence,
         reasoning=gen.reasoning,
         hits=run.hits,
-        message=" ".join(filter(None, [TENTATIVE_NOTE, form_why if form == "unsure" else ""]))
+        message=" ".join(
+            filter(None, [TENTATIVE_NOTE, form_why if form == "unsure" else "", ceiling])
+        )
         if kind == "tentative"
         else "",
         usage=run.usage + gen.usage,
@@ -211,6 +214,21 @@ def judge(
     if settings.gate_tentative_at is not None:
         tentative_at = settings.gate_tentative_at
     return decide_kind(p, answer_at, min(tentative_at, answer_at)), round(p, 4)
+
+
+def never_confident_note(settings: Settings, model: str = "") -> str:
+    """Why a high P is still tentative: fitting found no set of this model's best-ranked answers
+    that was right 90% of the time (answer_at 1, as for the 0.5B preset), so it never says
+    confident, and a user reading "Probably X" beside 85% should know that is why."""
+    preset, _ = preset_for(settings)
+    gate = load_gate(settings.answer_gate, gate_name(model, preset))
+    if gate is None or gate.answer_at < 1.0 or settings.gate_answer_at is not None:
+        return ""
+    return (
+        f"This model ({gate.name}) never marks an answer confident: even its best-ranked answers "
+        "were right less often than the 90% that confident promises. A larger model preset "
+        "gives checked answers (`rag model presets`)."
+    )
 
 
 def span_citation(span: Span, hits: list[Hit], support: float) -> Citation:

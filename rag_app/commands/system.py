@@ -88,13 +88,17 @@ def model_prepare(
 @model_app.command("presets")
 def model_presets() -> None:
     """List the model presets and which one is in force."""
+    from rag_app.answering.gate import load_gate
     from rag_app.serving.presets import AUTO, PRESETS, auto_rule, preset_for
     from rag_app.settings import get_settings
 
     settings = get_settings()
     current, why = preset_for(settings)
     for name, entry in PRESETS.items():
-        typer.echo(f"{'*' if name == current else ' '} {name:20} {entry.summary}")
+        gate = load_gate("auto", name)
+        # A gate with no threshold that kept 90% right: every answer is "Probably X" at best.
+        never = "; never confident: tentative answers only" if gate and gate.answer_at >= 1 else ""
+        typer.echo(f"{'*' if name == current else ' '} {name:20} {entry.summary}{never}")
     typer.echo(f"  {AUTO:20} {auto_rule()}; in force: {why}")
 
 

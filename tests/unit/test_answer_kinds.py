@@ -78,6 +78,17 @@ def test_an_unsure_grounded_span_is_tentative_with_its_quote_and_offsets(tmp_pat
     assert "Not verified" in answer.message
 
 
+def test_a_model_that_is_never_confident_says_why_beside_a_high_p(tmp_path: Path) -> None:
+    kb = make_kb(tmp_path, write_gate(tmp_path / "gate.json", 3.0, 1.0, 0.3))  # p = 0.95
+    llm = FakeListChatModel(responses=['{"answer": "Elena Marsh"}'])
+    answer = ask(QUESTION, kb, settings=kb.settings, llm=llm)
+    assert answer.kind == "tentative" and answer.p_correct == pytest.approx(0.9526, abs=1e-3)
+    assert "never marks an answer confident" in answer.message
+    # a gate that can say confident adds no such note to its tentative answers
+    (tmp_path / "other").mkdir()
+    assert "never marks" not in answer_with(tmp_path / "other", intercept=0.0).message
+
+
 def test_an_unlikely_span_abstains_and_names_the_guess(tmp_path: Path) -> None:
     answer = answer_with(tmp_path, intercept=-3.0)  # p = 0.05
     assert answer.kind == "abstained" and answer.abstained and not answer.citations

@@ -317,3 +317,22 @@ def test_reading_width_is_the_setting_else_the_answering_models_preset() -> None
     assert context_sentences(auto, "qwen2.5-coder-1.5b-instruct") == 3
     assert context_sentences(auto, "some-other-model") == 1
     assert context_sentences(Settings(context_sentences=2), "qwen2.5-coder-1.5b-instruct") == 2
+
+
+def test_model_presets_names_the_presets_that_are_never_confident() -> None:
+    """A preset whose shipped gate found no 90%-right threshold says so in the list."""
+    from typer.testing import CliRunner
+
+    from rag_app.answering.gate import load_gate
+    from rag_app.cli import app
+
+    result = CliRunner().invoke(app, ["model", "presets"])
+    assert result.exit_code == 0, result.output
+    lines = {line.split()[1] if line.startswith("*") else line.split()[0]: line
+             for line in result.output.splitlines() if line.strip()}  # fmt: skip
+    gated = [name for name in PRESETS if load_gate("auto", name) is not None]
+    assert gated, "no preset ships a gate"
+    for name in gated:
+        gate = load_gate("auto", name)
+        assert gate is not None
+        assert ("never confident" in lines[name]) == (gate.answer_at >= 1), lines[name]
