@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from rag_app.answering.gate import Evidence, decide_kind, gate_name, load_gate, signals
+from rag_app.answering.gate import Evidence, decide_kind, model_gate, signals
 from rag_app.answering.ground import Span
 from rag_app.records import AnswerKind, Hit
 
@@ -74,10 +74,7 @@ def span_verdict(
     form_ok: bool,
 ) -> Verdict:
     """A passage span: the gate's kind and p (capped at tentative when the form is wrong)."""
-    from rag_app.serving.presets import preset_for
-
-    preset, _ = preset_for(settings)
-    gate = load_gate(settings.answer_gate, gate_name(model, preset))
+    gate = model_gate(settings, model)
     seen = signals(Evidence(question, span, hits, [], None, support, 0))
     known = {k: v for k, v in seen.items() if k not in UNKNOWN_TO_AGENT}
     if gate is None:

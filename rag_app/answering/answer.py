@@ -11,9 +11,9 @@ from rag_app.answering.check import check_answer
 from rag_app.answering.form import span_form
 from rag_app.answering.gate import (
     Evidence,
+    GateModel,
     decide_kind,
-    gate_name,
-    load_gate,
+    model_gate,
     sentence_around,
     signals,
 )
@@ -34,7 +34,7 @@ from rag_app.records import (
     Timings,
     Usage,
 )
-from rag_app.serving.presets import context_sentences, preset_for
+from rag_app.serving.presets import context_sentences
 
 if TYPE_CHECKING:
     from langchain_core.language_models import BaseChatModel
@@ -129,8 +129,10 @@ def decide(
         odds = checked(llm, run.standalone, span, run.hits)
         if odds is not None:
             seen["check_yes"] = odds
-    kind, p = judge(seen, gen, settings, model)
-    ceiling = never_confident_note(settings, model)
+    gate = model_gate(settings, model)
+    if gate is not None and not gen.logprobs and any(f.startswith("logp") for f in gate.features):
+        gate = None  # fitted on token log-probabilities this endpoint did not return
+    kind, p = judge(seen, gen, settings, gate)
     if form == "unsure" and kind == "confident":
         kind = "tentative"  # the gate scores the span, not whether a span can answer this
     if kind == "abstained":
@@ -140,6 +142,8 @@ def decide(
             f"(estimated {p or 0:.0%} right).",
             gen,
         ).model_copy(update={"p_correct": p, "signals": seen})
+    unsure_form = form_why if form == "unsure" else ""
+    tentative_notes = [TENTATIVE_NOTE, unsure_form, never_confident_note(gate, settings)]
     if kind == "tentative":
         citations = [span_citation(span, run.hits, support)]
     text = span.text
@@ -161,11 +165,7 @@ def decide(
         confidence=gen.confidence,
         reasoning=gen.reasoning,
         hits=run.hits,
-        message=" ".join(
-            filter(None, [TENTATIVE_NOTE, form_why if form == "unsure" else "", ceiling])
-        )
-        if kind == "tentative"
-        else "",
+        message=" ".join(filter(None, tentative_notes)) if kind == "tentative" else "",
         usage=run.usage + gen.usage,
         timings=_timings(run, gen),
     )
@@ -191,13 +191,9 @@ def checked(llm: BaseChatModel, question: str, span: Span, hits: list[Hit]) -> f
 
 
 def judge(
-    seen: dict[str, float], gen: Generation, settings: Settings, model: str = ""
+    seen: dict[str, float], gen: Generation, settings: Settings, gate: GateModel | None
 ) -> tuple[AnswerKind, float | None]:
     """(kind, P(right)) from the answering model's fitted gate; else from token confidence."""
-    preset, _ = preset_for(settings)
-    gate = load_gate(settings.answer_gate, gate_name(model, preset))
-    if gate is not None and not gen.logprobs and any(f.startswith("logp") for f in gate.features):
-        gate = None  # fitted on token log-probabilities this endpoint did not return
     if gate is None:
         if settings.answer_gate == "off" or gen.confidence is None:  # nothing to judge by
             return "confident", None
@@ -216,13 +212,11 @@ def judge(
     return decide_kind(p, answer_at, min(tentative_at, answer_at)), round(p, 4)
 
 
-def never_confident_note(settings: Settings, model: str = "") -> str:
+def never_confident_note(gate: GateModel | None, settings: Settings) -> str:
     """Why a high P is still tentative: fitting found no set of this model's best-ranked answers
-    that was right 90% of the time (answer_at 1, as for the 0.5B preset), so it never says
-    confident, and a user reading "Probably X" beside 85% should know that is why."""
-    preset, _ = preset_for(settings)
-    gate = load_gate(settings.answer_gate, gate_name(model, preset))
-    if gate is None or gate.answer_at < 1.0 or settings.gate_answer_at is not None:
+    that was right 90% of the time (as for the 0.5B preset), so it never says confident, and a
+    user reading "Probably X" beside 85% should know that is why."""
+    if gate is None or not gate.never_confident or settings.gate_answer_at is not None:
         return ""
     return (
         f"This model ({gate.name}) never marks an answer confident: even its best-ranked answers "

@@ -17,13 +17,17 @@ import re
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rag_app.answering.ground import Span, normalize
 from rag_app.answering.verify import lexical_support
 from rag_app.errors import ConfigError
 from rag_app.records import AnswerKind, Hit
+from rag_app.serving.presets import preset_for
 from rag_app.words import STOPWORDS, WORD, content_words
+
+if TYPE_CHECKING:
+    from rag_app.settings import Settings
 
 GATES_DIR = Path(__file__).resolve().parent / "gates"
 MISSING_RANK = 50  # a retriever that did not return the span's passage at all
@@ -168,6 +172,11 @@ class GateModel:
     tentative_at: float  # p >= this (and below answer_at): a tentative answer
     info: dict[str, Any]
 
+    @property
+    def never_confident(self) -> bool:
+        """Fitting found no threshold whose confident answers kept the promised precision."""
+        return self.answer_at >= 1.0
+
     def p_correct(self, values: dict[str, float]) -> float:
         z = self.intercept
         for name, mu, sd, w in zip(self.features, self.mean, self.scale, self.coef, strict=True):
@@ -215,6 +224,12 @@ def load_gate(spec: str, preset: str) -> GateModel | None:
         path = GATES_DIR / f"{preset}.json"
         return read_gate(path) if preset and path.is_file() else None
     return read_gate(Path(spec).expanduser())
+
+
+def model_gate(settings: Settings, model: str = "") -> GateModel | None:
+    """The gate that judges `model`'s answers under these settings (None: no fitted gate)."""
+    preset, _ = preset_for(settings)
+    return load_gate(settings.answer_gate, gate_name(model, preset))
 
 
 def decide_kind(p: float, answer_at: float, tentative_at: float) -> AnswerKind:

@@ -96,8 +96,7 @@ def model_presets() -> None:
     current, why = preset_for(settings)
     for name, entry in PRESETS.items():
         gate = load_gate("auto", name)
-        # A gate with no threshold that kept 90% right: every answer is "Probably X" at best.
-        never = "; never confident: tentative answers only" if gate and gate.answer_at >= 1 else ""
+        never = "; never confident: tentative answers only" if gate and gate.never_confident else ""
         typer.echo(f"{'*' if name == current else ' '} {name:20} {entry.summary}{never}")
     typer.echo(f"  {AUTO:20} {auto_rule()}; in force: {why}")
 
